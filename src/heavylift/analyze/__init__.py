@@ -1,0 +1,1 @@
+"""Batch document analysis: ingest, prompts, scheduling over engine slots, durable jobs."""

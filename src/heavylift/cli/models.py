@@ -1,0 +1,89 @@
+"""`heavylift models list | add | info | rm`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from heavylift.cli.common import human_bytes, say
+from heavylift.errors import ModelError
+from heavylift.models.gguf_file import GGUFFile
+from heavylift.models.model_info import ModelInfo
+from heavylift.models.model_store import ALIASES, ModelStore
+
+
+def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
+    p = sub.add_parser("models", help=summary, description="Manage the models heavylift can serve.")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    ls = msub.add_parser("list", help="list stored models")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(func=run_list)
+    add = msub.add_parser("add", help="register a local GGUF (split files: give the first part)")
+    add.add_argument("path", type=Path, help="path of a .gguf file")
+    add.add_argument("--name", help="name to store it under (default: from the file name)")
+    add.add_argument("--copy", action="store_true", help="copy into heavylift's cache instead of referencing")
+    add.set_defaults(func=run_add)
+    info = msub.add_parser("info", help="read a model's GGUF header (no weights loaded)")
+    info.add_argument("model", help="a stored model name, 'default', or a path to a .gguf")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=run_info)
+    rm = msub.add_parser("rm", help="forget a model (deletes the file only if heavylift copied it)")
+    rm.add_argument("model", help="a stored model name")
+    rm.set_defaults(func=run_rm)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    models = ModelStore().list()
+    if args.json:
+        print(json.dumps([{**asdict(m), "path": str(m.path)} for m in models], indent=2))
+        return 0
+    if not models:
+        say("no models yet; run `heavylift setup` for the default one, or `heavylift models add PATH`")
+        return 0
+    aliases = {v: k for k, v in ALIASES.items()}
+    print(f"{'NAME':32} {'SIZE':>10}  {'KIND':9} PATH")
+    for m in models:
+        label = m.name + (f" ({aliases[m.name]})" if m.name in aliases else "")
+        print(f"{label:32} {human_bytes(m.file_bytes):>10}  {'copy' if m.is_copy else 'reference':9} {m.path}")
+    return 0
+
+
+def run_add(args: argparse.Namespace) -> int:
+    model = ModelStore().add(args.path, name=args.name, copy=args.copy)
+    say(f"added {model.name} ({human_bytes(model.file_bytes)}) -> {model.path}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    stored = ModelStore().resolve(args.model)
+    info = ModelInfo.from_gguf(GGUFFile.read(stored.path), name=stored.name)
+    if args.json:
+        print(json.dumps(asdict(info), indent=2))
+        return 0
+    types = ", ".join(f"{k} x{v}" for k, v in info.tensor_types.items())
+    experts = f"{info.n_experts} (top-{info.n_experts_used} used per token)" if info.n_experts else "none (dense)"
+    rows = [
+        ("name", info.name), ("architecture", info.architecture),
+        ("parameters", f"{info.n_params:,} ({info.n_params / 1e9:.3f} B)"),
+        ("quantization", f"{info.file_type}; tensors: {types}"),
+        ("context length", info.context_length), ("layers", info.n_layers),
+        ("embedding", info.n_embd), ("heads / KV heads", f"{info.n_heads} / {info.n_kv_heads}"),
+        ("experts", experts),
+        ("file size", f"{human_bytes(info.file_bytes)} ({info.file_bytes:,} bytes; tensors {info.tensor_bytes:,})"),
+        ("tokenizer", f"{info.tokenizer}, {info.vocab_size} tokens"),
+        ("chat template", "present" if info.has_chat_template else "absent (raw completion only)"),
+        ("file(s)", "\n".ljust(18).join(info.paths)),
+    ]
+    for key, value in rows:
+        print(f"{key:16}  {value if value is not None else 'unknown'}")
+    return 0
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    if args.model in ALIASES:
+        raise ModelError(f"{args.model!r} is an alias; remove {ALIASES[args.model]!r} by its name")
+    model = ModelStore().remove(args.model)
+    say(f"removed {model.name}" + (f" and deleted {model.path.parent}" if model.is_copy else " (file left in place)"))
+    return 0

@@ -1,0 +1,65 @@
+"""`heavylift serve`: a supervised llama-server behind an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import threading
+
+from heavylift.cli.common import port_number, positive_int, say
+from heavylift.engines.launch import local_engine
+from heavylift.engines.server_registry import ServerRecord, announce, withdraw
+from heavylift.engines.supervisor import Supervisor
+from heavylift.errors import EngineError
+
+
+def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
+    p = sub.add_parser("serve", help=summary, description=
+                       "Start llama-server as a supervised child: waits for /health, restarts it if it "
+                       "dies, stops it cleanly on Ctrl-C/SIGTERM. Extra engine flags go after `--`.")
+    p.add_argument("model", nargs="?", default="default", help="stored model name or .gguf path (default: the default model)")
+    p.add_argument("--ctx", type=positive_int, default=4096, help="context size in tokens, shared by all slots (default 4096)")
+    p.add_argument("--parallel", type=positive_int, default=1, help="parallel sequences / slots (default 1)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --api-key)")
+    p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
+    p.add_argument("--api-key", help="require this bearer key from clients")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
+                          port=args.port, api_key=args.api_key, extra_args=args.extra_args,
+                          num_threads=args.threads)
+    supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
+    stop_requested = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop_requested.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    say(f"serve: starting {shlex.join(engine.command)}")
+    say(f"serve: engine log {engine.config.log_path}")
+    record_path = None
+    try:
+        supervisor.start()
+        record_path = announce(ServerRecord(engine.config.alias or args.model, engine.base_url, os.getpid(),
+                                            args.ctx, args.parallel, bool(args.api_key)))
+        say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
+        print(engine.openai_base_url, flush=True)
+        supervisor.wait()
+    except KeyboardInterrupt:
+        say("serve: stopping ...")
+    except EngineError:
+        for line in engine.last_log_lines(12):
+            say(f"  | {line}")
+        raise
+    finally:
+        if record_path:
+            withdraw(record_path)
+        supervisor.stop()
+    say("serve: stopped")
+    return 0

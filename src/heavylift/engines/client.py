@@ -1,0 +1,179 @@
+"""HTTP client for an OpenAI-compatible engine, plus llama-server's own endpoints.
+
+All traffic to engines goes through here; failures become one-line EndpointErrors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from heavylift.errors import EndpointError
+
+
+@dataclass
+class ChatResult:
+    """One completed chat request with the engine's own accounting (llama-server `timings`)."""
+
+    text: str
+    model: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    prefill_ms: float | None = None
+    decode_ms: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt_tps(self) -> float | None:
+        computed = self.prompt_tokens - self.cached_tokens
+        return computed / self.prefill_ms * 1000 if self.prefill_ms else None
+
+    @property
+    def decode_tps(self) -> float | None:
+        return self.completion_tokens / self.decode_ms * 1000 if self.decode_ms else None
+
+
+class EngineClient:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 600.0):
+        self.base_url = base_url.rstrip("/")
+        if self.base_url.endswith("/v1"):
+            self.base_url = self.base_url[: -len("/v1")]
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=self.base_url, headers=headers,
+                                 timeout=httpx.Timeout(timeout_s, connect=5.0))
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise EndpointError(f"cannot connect to {self.base_url}; is the engine running? (start one with `heavylift serve`)") from None
+        except httpx.TimeoutException:
+            raise EndpointError(f"{self.base_url}{path} timed out; the engine may be overloaded or stuck") from None
+        except httpx.HTTPError as e:
+            raise EndpointError(f"{self.base_url}{path}: {e.__class__.__name__}: {e}") from None
+        if response.status_code >= 400:
+            raise EndpointError(f"{self.base_url}{path} answered {response.status_code}: {_error_text(response)}")
+        return response
+
+    def get_json(self, path: str) -> Any:
+        return self._request("GET", path).json()
+
+    def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        return self._request("POST", path, json=body).json()
+
+    # -- OpenAI-compatible ----------------------------------------------------------------
+    def is_healthy(self) -> bool:
+        """llama-server: /health is 200 once the model is loaded (503 while loading)."""
+        for path in ("/health", "/v1/models"):
+            try:
+                if self.http.get(path, timeout=2.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                return False
+        return False
+
+    def models(self) -> list[str]:
+        return [m.get("id", "") for m in self.get_json("/v1/models").get("data", [])]
+
+    def chat(self, messages: list[dict[str, str]], **params: Any) -> ChatResult:
+        body = {"messages": messages, **params, "stream": False}
+        data = self.post_json("/v1/chat/completions", body)
+        choice = (data.get("choices") or [{}])[0]
+        return _result(choice.get("message", {}).get("content") or "", choice.get("finish_reason"), data)
+
+    def chat_stream(self, messages: list[dict[str, str]], **params: Any) -> Iterator[str | ChatResult]:
+        """Yields text pieces as they arrive, then one final ChatResult."""
+        body = {"messages": messages, **params, "stream": True,
+                "stream_options": {"include_usage": True}}
+        pieces: list[str] = []
+        last: dict[str, Any] = {}
+        finish = None
+        try:
+            with self.http.stream("POST", "/v1/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    chunk = json.loads(payload)
+                    last = {**last, **{k: v for k, v in chunk.items() if k in ("usage", "timings", "model")}}
+                    for choice in chunk.get("choices") or []:
+                        finish = choice.get("finish_reason") or finish
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            pieces.append(piece)
+                            yield piece
+        except httpx.ConnectError:
+            raise EndpointError(f"cannot connect to {self.base_url}; is the engine running? (start one with `heavylift serve`)") from None
+        except httpx.HTTPError as e:
+            raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__}); retry the request") from None
+        yield _result("".join(pieces), finish, last)
+
+    # -- llama-server specific ------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        return self.post_json("/tokenize", {"content": text, "add_special": add_special})["tokens"]
+
+    def apply_template(self, messages: list[dict[str, str]]) -> str:
+        return self.post_json("/apply-template", {"messages": messages})["prompt"]
+
+    def props(self) -> dict[str, Any]:
+        return self.get_json("/props")
+
+    def slots(self) -> list[dict[str, Any]]:
+        return self.get_json("/slots")
+
+    def slot_save(self, slot_id: int, filename: str) -> dict[str, Any]:
+        return self.post_json(f"/slots/{slot_id}?action=save", {"filename": filename})
+
+    def slot_restore(self, slot_id: int, filename: str) -> dict[str, Any]:
+        return self.post_json(f"/slots/{slot_id}?action=restore", {"filename": filename})
+
+    def slot_erase(self, slot_id: int) -> dict[str, Any]:
+        return self.post_json(f"/slots/{slot_id}?action=erase", {})
+
+    def metrics_text(self) -> str:
+        return self._request("GET", "/metrics").text
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+        err = data.get("error", data)
+        return str(err.get("message", err) if isinstance(err, dict) else err)[:300]
+    except ValueError:
+        return response.text[:300].replace("\n", " ")
+
+
+def _result(text: str, finish: str | None, data: dict[str, Any]) -> ChatResult:
+    usage = data.get("usage") or {}
+    timings = data.get("timings") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    prompt = usage.get("prompt_tokens") or 0
+    cached = timings.get("cache_n", details.get("cached_tokens", 0)) or 0
+    if timings and "prompt_n" in timings:
+        prompt = timings["prompt_n"] + cached
+    return ChatResult(
+        text=text,
+        model=data.get("model", ""),
+        finish_reason=finish,
+        prompt_tokens=prompt,
+        cached_tokens=cached,
+        completion_tokens=usage.get("completion_tokens") or timings.get("predicted_n") or 0,
+        prefill_ms=timings.get("prompt_ms"),
+        decode_ms=timings.get("predicted_ms"),
+        raw=data,
+    )

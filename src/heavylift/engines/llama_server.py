@@ -1,0 +1,167 @@
+"""llama.cpp's llama-server as a child process in its own process group (TGI-launcher style)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.registry import register_engine
+from heavylift.errors import EngineError, UsageError
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass
+class LlamaServerConfig:
+    binary: Path
+    model_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ctx_size: int = 4096  # total KV cells, shared by all slots (llama-server -c)
+    num_parallel: int = 1  # slots (llama-server -np)
+    api_key: str | None = None
+    num_threads: int | None = None
+    slot_save_path: Path | None = None
+    log_path: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    alias: str | None = None
+    is_fit_off: bool = True  # pass `--fit off` (builds that know the flag)
+    max_ready_s: float = 300.0
+
+    def args(self) -> list[str]:
+        """The exact command line (also printed, so users can reproduce it by hand)."""
+        args = [str(self.binary), "-m", str(self.model_path), "--host", self.host,
+                "--port", str(self.port), "-c", str(self.ctx_size), "-np", str(self.num_parallel),
+                "--metrics", "--jinja"]
+        if self.is_fit_off:
+            # Never let the engine shrink the requested context to fit memory on its own.
+            args += ["--fit", "off"]
+        if self.alias:
+            args += ["--alias", self.alias]
+        if self.num_threads:
+            args += ["-t", str(self.num_threads)]
+        if self.slot_save_path:
+            args += ["--slot-save-path", str(self.slot_save_path)]
+        if self.api_key:
+            args += ["--api-key", self.api_key]
+        return args + list(self.extra_args)
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def check_bind(host: str, port: int, api_key: str | None) -> None:
+    """Refuse a public bind without a key, and a port someone else holds."""
+    if not is_loopback(host) and not api_key:
+        raise UsageError(f"refusing to bind {host} without an API key; pass --api-key (or HEAVYLIFT_API_KEY), or bind 127.0.0.1")
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is out of range; choose 1-65535")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise UsageError(f"port {port} on {host} is already in use; choose another with --port") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@register_engine("llama-server")
+class LlamaServer(Engine):
+    name = "llama-server"
+    capabilities = EngineCapabilities(tokenize=True, slot_save=True, metrics=True)
+
+    def __init__(self, config: LlamaServerConfig):
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        super().__init__(f"http://{host}:{config.port}", config.api_key)
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready_s: float | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return self.config.args()
+
+    def start(self) -> None:
+        check_bind(self.config.host, self.config.port, self.config.api_key)
+        log_path = self.config.log_path
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        started = time.monotonic()
+        try:
+            # Own process group: a Ctrl-C aimed at us does not reach the engine before we stop
+            # it properly, and stop() can signal everything the engine spawned.
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            raise EngineError(f"cannot run {self.config.binary}: {e.strerror}; run `heavylift setup`") from None
+        finally:
+            if log_path:
+                log.close()  # the child holds its own descriptor
+        self._wait_ready(started)
+        self.ready_s = time.monotonic() - started
+
+    def _wait_ready(self, started: float) -> None:
+        delay = 0.05
+        while time.monotonic() - started < self.config.max_ready_s:
+            code = self.process.poll() if self.process else None
+            if code is not None:
+                raise EngineError(f"llama-server exited with code {code} while starting: {self.last_log_line()}")
+            if self.client.is_healthy():
+                return
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+        self.stop()
+        raise EngineError(f"llama-server not ready after {self.config.max_ready_s:.0f}s; see {self.config.log_path}")
+
+    def is_running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        proc = self.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        # Anything it left in its group goes too.
+        _signal_group(proc.pid, signal.SIGKILL)
+        self.process = None
+
+    def last_log_lines(self, n: int = 15) -> list[str]:
+        if not self.config.log_path or not self.config.log_path.exists():
+            return []
+        with open(self.config.log_path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
+            return f.read().decode("utf-8", "replace").splitlines()[-n:]
+
+    def last_log_line(self) -> str:
+        """The most telling line of the log: the last error, else the last line."""
+        lines = [ln.strip() for ln in self.last_log_lines(40) if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower() or "failed" in ln.lower()]
+        line = (errors or lines or ["(no output)"])[-1]
+        return f"{line} (log: {self.config.log_path})"
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,1 @@
+"""Models: GGUF header reading, the model store and the built-in default model."""

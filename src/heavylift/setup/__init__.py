@@ -1,0 +1,1 @@
+"""Installing what heavylift runs: the llama.cpp engine build and the default model."""
