@@ -64,3 +64,10 @@ def logs_dir() -> Path:
 
 def database_path() -> Path:
     return data_dir() / "heavylift.db"
+
+
+def slots_dir() -> Path:
+    """Saved KV-cache slots (llama-server --slot-save-path)."""
+    path = data_dir() / "slots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -7,12 +7,14 @@ import os
 import shlex
 import signal
 import threading
+from pathlib import Path
 
 from heavylift.cli.common import port_number, positive_int, say
 from heavylift.engines.launch import local_engine
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
 from heavylift.engines.supervisor import Supervisor
 from heavylift.errors import EngineError
+from heavylift.paths import slots_dir
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
@@ -25,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --api-key)")
     p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     p.add_argument("--api-key", help="require this bearer key from clients")
+    p.add_argument("--slot-save-path", type=Path, help="folder for saved KV slots (default: heavylift's data dir)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
     p.set_defaults(func=run)
 
@@ -32,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 def run(args: argparse.Namespace) -> int:
     engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
                           port=args.port, api_key=args.api_key, extra_args=args.extra_args,
-                          num_threads=args.threads)
+                          num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir())
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
     stop_requested = threading.Event()
 

@@ -64,6 +64,9 @@ def check_bind(host: str, port: int, api_key: str | None) -> None:
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range; choose 1-65535")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # Like llama-server itself: connections in TIME_WAIT (after an engine crash) do not
+        # block the port, a listening socket does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from heavylift.engines.llama_server import LlamaServer
-from heavylift.errors import EngineError
+from heavylift.errors import EngineError, HeavyliftError
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Supervisor:
                     return
                 try:
                     self.engine.start()
-                except EngineError as e:
+                except HeavyliftError as e:
                     self.on_event(f"restart failed: {e}")
                     backoff = min(backoff * 2, self.policy.max_backoff_s)
                     ready_at = time.monotonic()
