@@ -159,7 +159,11 @@ class _Reader:
             self.f.seek(n * struct.calcsize(_SCALARS[item_type]), 1)
             return
         for _ in range(n):
-            self.value(item_type) if item_type != _STRING else self.f.seek(struct.unpack("<Q", self.take(8))[0], 1)
+            if item_type == _STRING:
+                (length,) = struct.unpack("<Q", self.take(8))
+                self.f.seek(length, 1)
+            else:
+                self.value(item_type)  # nested arrays: rare, walk them
 
 
 def _read_one(path: Path, split_no: int) -> GGUFFile:
