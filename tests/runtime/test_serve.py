@@ -86,3 +86,11 @@ def test_env_variables_set_options(installed):
     line = _error(run_cli("serve", env={"HEAVYLIFT_HOST": "0.0.0.0"}))
     assert "without an API key" in line
     assert "HEAVYLIFT_CTX" in _error(run_cli("serve", env={"HEAVYLIFT_CTX": "lots"}))
+
+
+def test_sigkill_of_serve_takes_the_engine_down(installed):
+    server = ServeProcess("--port", str(free_port()))
+    (engine,) = server.engine_pids()
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    assert wait_until(lambda: not is_alive(engine), 10), "engine orphaned after heavylift was SIGKILLed"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +106,8 @@ class LlamaServer(Engine):
             # Own process group: a Ctrl-C aimed at us does not reach the engine before we stop
             # it properly, and stop() can signal everything the engine spawned.
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent)
         except OSError as e:
             raise EngineError(f"cannot run {self.config.binary}: {e.strerror}; run `heavylift setup`") from None
         finally:
@@ -161,6 +164,14 @@ class LlamaServer(Engine):
         errors = [ln for ln in lines if "error" in ln.lower() or "failed" in ln.lower()]
         line = (errors or lines or ["(no output)"])[-1]
         return f"{line} (log: {self.config.log_path})"
+
+
+def _die_with_parent() -> None:
+    """Linux: the engine gets SIGTERM if heavylift itself is SIGKILLed, so no orphan keeps the
+    port and the RAM. (PR_SET_PDEATHSIG fires when the spawning thread exits; our spawning
+    threads live as long as the engine is wanted.)"""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _signal_group(pid: int, sig: int) -> None:
