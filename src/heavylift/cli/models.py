@@ -32,6 +32,12 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     rm = msub.add_parser("rm", help="forget a model (deletes the file only if heavylift copied it)")
     rm.add_argument("model", help="a stored model name")
     rm.set_defaults(func=run_rm)
+    up = msub.add_parser("upcycle", help="build a Mixtral-style MoE GGUF from a dense llama GGUF (for demos/tests)")
+    up.add_argument("model", help="a stored model name, 'default', or a path to a dense .gguf")
+    up.add_argument("--experts", type=int, default=4, help="experts per layer (default 4)")
+    up.add_argument("--top-k", type=int, default=2, help="experts used per token (default 2)")
+    up.add_argument("--out", type=Path, help="output .gguf (default: heavylift's cache, keyed by the input)")
+    up.set_defaults(func=run_upcycle)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -86,4 +92,16 @@ def run_rm(args: argparse.Namespace) -> int:
         raise ModelError(f"{args.model!r} is an alias; remove {ALIASES[args.model]!r} by its name")
     model = ModelStore().remove(args.model)
     say(f"removed {model.name}" + (f" and deleted {model.path.parent}" if model.is_copy else " (file left in place)"))
+    return 0
+
+
+def run_upcycle(args: argparse.Namespace) -> int:
+    from heavylift import paths
+    from heavylift.models.moe_upcycle import upcycle, upcycle_cache_path
+
+    dense = ModelStore().resolve(args.model).path
+    out = args.out or upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
+    upcycle(dense, out, args.experts, args.top_k, progress=say)
+    say(f"wrote {out} ({human_bytes(out.stat().st_size)}); add it with `heavylift models add {out}`")
+    print(out)
     return 0

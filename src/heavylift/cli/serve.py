@@ -28,13 +28,24 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     p.add_argument("--api-key", help="require this bearer key from clients")
     p.add_argument("--slot-save-path", type=Path, help="folder for saved KV slots (default: heavylift's data dir)")
+    p.add_argument("--plan", action="store_true",
+                   help="place layers and experts as `heavylift plan` says for --hw, then print planned vs actual memory")
+    p.add_argument("--hw", default="local", help="hardware for --plan: 'local' (default) or a spec")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    plan = None
+    if args.plan:
+        from heavylift.plan.serve_plan import engine_args, plan_for_serve
+
+        plan = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
+        say(f"serve: plan for {plan.hardware}: predicted decode ~{plan.decode_tps:.1f} tok/s, "
+            f"{plan.total_bytes / 2**30:.2f} GiB in all")
+    extra = (engine_args(plan) if plan else []) + args.extra_args  # the user's own flags win
     engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
-                          port=args.port, api_key=args.api_key, extra_args=args.extra_args,
+                          port=args.port, api_key=args.api_key, extra_args=extra,
                           num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir())
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
     stop_requested = threading.Event()
@@ -53,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
                                             args.ctx, args.parallel, bool(args.api_key)))
         say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
         print(engine.openai_base_url, flush=True)
+        if plan and engine.config.log_path:
+            from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
+
+            say("serve: planned vs allocated by the engine (its load log):")
+            for line in format_comparison(planned_vs_actual(plan, engine.config.log_path)):
+                say(f"  {line}")
         supervisor.wait()
     except KeyboardInterrupt:
         say("serve: stopping ...")

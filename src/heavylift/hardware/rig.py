@@ -1,0 +1,52 @@
+"""A machine as the planner sees it: accelerators, host RAM + CPU, the links between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from heavylift.hardware.catalog import GB, DeviceSpec, GiB
+
+
+@dataclass
+class Rig:
+    description: str
+    gpus: list[DeviceSpec]  # accelerators llama.cpp offloads to (Apple: the unified GPU share)
+    ram_bytes: int
+    ram_bandwidth_bps: float
+    cpu_cores: int | None
+    cpu_flops: float  # host FP32 FLOP/s used for prefill on CPU (assumed or measured)
+    host_link_bps: float  # CPU <-> GPU (PCIe) one direction
+    gpu_link_bps: float  # GPU <-> GPU
+    host_link: str = "pcie4"
+    gpu_link: str = "pcie4"
+    ram_source: str = ""
+    assumptions: list[str] = field(default_factory=list)
+    host_tdp_w: float = 150.0  # CPU + board + RAM under load (rough, stated in the plan)
+    host_price_usd: float | None = None
+
+    @property
+    def is_unified(self) -> bool:
+        return any(g.kind == "unified" for g in self.gpus)
+
+    @property
+    def tdp_w(self) -> float:
+        return sum(g.tdp_w for g in self.gpus) + (0 if self.is_unified else self.host_tdp_w)
+
+    @property
+    def price_usd(self) -> float | None:
+        prices = [g.price_usd for g in self.gpus]
+        if any(p is None for p in prices):
+            return None
+        return sum(prices) + (self.host_price_usd or 0)  # type: ignore[arg-type]
+
+
+def cpu_only_rig(description: str, ram_bytes: int, ram_bw: float, cores: int | None, cpu_flops: float,
+                 ram_source: str, assumptions: list[str]) -> Rig:
+    return Rig(description, [], ram_bytes, ram_bw, cores, cpu_flops, 0.0, 0.0, "none", "none", ram_source, assumptions)
+
+
+def ram_bandwidth(mts: int, channels: int) -> float:
+    return mts * 1e6 * 8 * channels
+
+
+__all__ = ["Rig", "cpu_only_rig", "ram_bandwidth", "GB", "GiB"]

@@ -1,0 +1,82 @@
+"""Resolve what the user named (GGUF, config.json, model folder, catalog or stored name) to an
+architecture and a tensor table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from heavylift.errors import ModelError
+from heavylift.models import catalog
+from heavylift.models.catalog_data import CATALOG
+from heavylift.models.gguf_file import GGUFFile
+from heavylift.models.model_arch import ModelArch
+from heavylift.plan.quant_rules import TensorSpec, check_ftype, data_bytes, quantized_tensors
+from heavylift.plan.tensor_table import header_bytes_estimate, tensor_table
+
+
+@dataclass
+class ModelSource:
+    label: str
+    arch: ModelArch
+    tensors: list[TensorSpec]  # as they will be loaded (GGUF: exact; otherwise: predicted for the quant)
+    quant: str  # file type ("Q4_K_M", or the GGUF's own)
+    path: Path | None  # the GGUF to serve, when there is one
+    hf_repo: str | None
+    file_bytes: int | None  # predicted GGUF size for non-GGUF inputs (None for a GGUF: it exists)
+
+
+def resolve(name: str, quant: str | None) -> ModelSource:
+    path = Path(name).expanduser()
+    if name.endswith(".gguf") or (path.is_file() and path.suffix == ".gguf"):
+        return _from_gguf(path, name, quant)
+    if path.is_dir() or path.name == "config.json" or name.endswith(".json"):
+        return _from_config(path, quant)
+    if catalog.canonical(name):
+        arch = catalog.lookup(name)
+        entry = CATALOG[catalog.canonical(name) or name]
+        return _predicted(arch, name, quant, entry.get("hf_repo"))
+    try:  # a model stored with `heavylift models add`
+        from heavylift.models.model_store import ModelStore
+
+        stored = ModelStore().get(name)
+        return _from_gguf(stored.path, stored.name, quant)
+    except ModelError:
+        pass
+    catalog.lookup(name)  # raises with close names
+    raise AssertionError("unreachable")
+
+
+def _from_gguf(path: Path, label: str, quant: str | None) -> ModelSource:
+    gguf = GGUFFile.read(path)
+    arch = ModelArch.from_gguf(gguf, name=Path(label).name)
+    tensors = [TensorSpec(t.name, t.shape, t.ggml_type) for t in gguf.tensors]
+    from heavylift.models.ggml_types import LLAMA_FTYPES
+
+    own = LLAMA_FTYPES.get(gguf.get("general.file_type", -1), "unknown")
+    if quant and check_ftype(quant) != own:
+        # requantizing a GGUF: exact per-tensor prediction, header unchanged (llama-quantize copies the KV pairs)
+        header = gguf.file_bytes - data_bytes(tensors)
+        new = quantized_tensors(arch, tensors, quant)
+        return ModelSource(label, arch, new, check_ftype(quant), None, None, header + data_bytes(new))
+    return ModelSource(label, arch, tensors, own, path, None, None)
+
+
+def _from_config(path: Path, quant: str | None) -> ModelSource:
+    config_path = path / "config.json" if path.is_dir() else path
+    if not config_path.is_file():
+        raise ModelError(f"{config_path}: no such file; give a model folder with config.json, or the file itself")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{config_path}: not valid JSON ({e.__class__.__name__}: {e}); fix or re-download it") from None
+    label = config_path.parent.name if config_path.parent.name else config_path.name
+    arch = ModelArch.from_hf_config(config, name=label, source=str(config_path))
+    return _predicted(arch, label, quant, None)
+
+
+def _predicted(arch: ModelArch, label: str, quant: str | None, hf_repo: str | None) -> ModelSource:
+    ftype = check_ftype(quant or "Q4_K_M")
+    tensors = quantized_tensors(arch, tensor_table(arch), ftype)
+    return ModelSource(label, arch, tensors, ftype, None, hf_repo, header_bytes_estimate(arch) + data_bytes(tensors))
