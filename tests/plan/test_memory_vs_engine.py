@@ -46,7 +46,7 @@ def test_plan_matches_engine(which, ctx, parallel, kv, cpu_moe, default_model_pa
     model = default_model_path if which == "dense" else moe_model_path
     real = engine_report(engine_bin_dir, model, ctx, parallel, kv, cpu_moe)
     plan = make_plan(resolve(str(model), None), parse_spec("64GB ddr5-4800 2ch, 2 cores"),
-                     ContextConfig(ctx, parallel, kv))
+                     ContextConfig(ctx, parallel, kv, n_outputs_max=512))  # fit-params: logits for the whole ubatch
     host = plan.devices[-1]
     assert host.name.startswith("CPU")
     if which == "moe":  # everything, experts included, sits in host memory, with or without --cpu-moe

@@ -47,10 +47,14 @@ class ContextConfig:
     n_ubatch: int = 512
     flash_attn: bool = True
     kv_unified: bool = False  # llama-server's default at this version (log: "kv_unified = false")
+    # logits rows the compute graph is reserved for. None = llama-server: n_parallel
+    # (server-context.cpp load_model -> common/speculative.cpp common_speculative_get_output_limits);
+    # llama-fit-params and other common tools leave it 0 = n_batch (llama-context.cpp ctor).
+    n_outputs_max: int | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("context", self.ctx), ("parallel", self.n_parallel), ("batch", self.n_batch),
-                             ("ubatch", self.n_ubatch)):
+                             ("ubatch", self.n_ubatch), ("outputs", 1 if self.n_outputs_max is None else self.n_outputs_max)):
             if value <= 0:
                 raise UsageError(f"{label} must be greater than zero (got {value})")
         if self.kv_type not in KV_TYPES:
@@ -61,6 +65,10 @@ class ContextConfig:
     @property
     def n_ubatch_eff(self) -> int:
         return min(self.n_ubatch, self.n_batch)
+
+    @property
+    def n_outputs_max_eff(self) -> int:
+        return self.n_parallel if self.n_outputs_max is None else self.n_outputs_max
 
 
 def _pad(x: int, n: int) -> int:
@@ -117,21 +125,36 @@ def output_bytes(arch: ModelArch, cfg: ContextConfig) -> int:
 
 
 def compute_bytes(arch: ModelArch, cfg: ContextConfig, has_output: bool = True) -> int:
-    """Estimated peak of the scheduler's compute buffer on one device (sched_reserve, ggml-alloc).
+    """Peak of the scheduler's compute buffer on one device (llama_context::sched_reserve, ggml-alloc).
 
-    Peak = the larger of (a) the end of the prompt graph: the logits of a whole ubatch
-    (n_ubatch x n_vocab F32) plus two n_embd activations per token, on the device with the output
-    layer; and (b) the widest layer: two n_embd and two FFN-width activations per token, plus,
-    without flash attention, the KQ scores n_ctx_seq x n_ubatch x n_head F32 and F32 copies of K/V.
-    Fitted on SmolLM2-135M (CPU, llama-fit-params -v, ubatch 128..1024, ctx 1k..8k, FA on/off):
-    (a) reproduces 24.56 / 98.25 / 196.50 MiB exactly; (b) is within 4% at 8k ctx without FA.
+    sched_reserve (llama-context.cpp) reserves a prompt graph of T = min(n_ctx, n_ubatch) tokens in
+    n_seq_max streams with n_out = min(T, n_outputs_max) logits rows. ggml-alloc's peak depends on
+    tensor order and holes, so this is a closed form fitted to the log lines, per token of T:
+      FFN   : 4*n_embd + 3*W floats (W = FFN width: n_ff, or n_expert_used*n_ff_exp for MoE, which
+              runs [W/n_used, n_used, T] through mul_mat_id); when W <= 2*n_embd one of the three
+              W-wide tensors (gate, up, swiglu) lands in the hole two freed n_embd activations left,
+              so 2*W floats.
+      attn  : 5*n_embd + 2*n_embd_k_gqa floats; without flash attention plus the KQ scores
+              [n_kv, T, n_head] F32 (build_attn_mha: kq = mul_mat(k, q); soft_max_ext runs in place).
+      mask  : the KQ mask [n_kv, T/n_stream, 1, n_stream] (llama-graph.cpp build_attn_inp_kv:
+              F16 with flash attention, else F32), live across all layers; a second one for SWA.
+      inputs: 24 B (token ids, positions, alignment; measured).
+    The layer peak is mask + max(attn, FFN). The end of the graph holds the logits [n_vocab, n_out]
+    F32 and two n_embd activations per token, on the device with the output layer (has_output).
+    Evidence (llama-server -lv 4 --fit off, CPU, 2026-11): SmolLM2-135M dense and its 4x-top2 MoE,
+    and 12 random tiny llamas (tests/plan/tiny_gguf.py: n_embd 256..512, n_ff 256..2048, 1..8 KV
+    heads, dense or 8..16 experts top 2..8), T 256..2048, ctx 1k..8k, 1..4 slots: with flash
+    attention every case within 0.01 MiB; without it within 1 MiB (worst 5.8%, at a 256-token
+    context). With n_out = T (llama-fit-params) the logits term gives its 24.56 / 98.25 / 196.50 MiB.
     """
-    ub = cfg.n_ubatch_eff
-    per_stream, _, _ = kv_cells(arch, cfg)
-    logits = 4 * ub * (arch.n_vocab + 2 * arch.n_embd) if has_output else 0
-    ffn = max(arch.n_ff, arch.n_expert_used * arch.n_ff_exp + arch.n_ff_shexp)
-    layer = 4 * ub * (2 * arch.n_embd + 2 * ffn)
-    if not cfg.flash_attn:
-        kv_width = max((arch.n_embd_k_gqa(il) for il in range(arch.n_layer)), default=0)
-        layer += 4 * per_stream * ub * arch.n_head + 2 * 4 * per_stream * kv_width + 4 * 4 * ub * arch.n_embd
-    return max(logits, layer)
+    per_stream, _, swa = kv_cells(arch, cfg)
+    n_tokens = min(_pad(cfg.ctx, 256), cfg.n_ubatch_eff)
+    n_out = min(n_tokens, cfg.n_outputs_max_eff)
+    logits = 4 * (arch.n_vocab * n_out + 2 * arch.n_embd * n_tokens) if has_output else 0
+    width = max(arch.n_ff, arch.n_expert_used * arch.n_ff_exp, arch.n_ff_shexp)
+    ffn = 4 * n_tokens * (4 * arch.n_embd + (2 if width <= 2 * arch.n_embd else 3) * width)
+    kv_width = max((arch.n_embd_k_gqa(il) for il in range(arch.n_layer)), default=0)
+    attn = 4 * n_tokens * (5 * arch.n_embd + 2 * kv_width)
+    mask = (2 if cfg.flash_attn else 4) * n_tokens * (per_stream + (swa if any(arch.swa_layers) else 0))
+    kq = 0 if cfg.flash_attn else 4 * per_stream * n_tokens * arch.n_head
+    return max(logits, mask + max(attn + kq, ffn) + 24 * n_tokens)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from heavylift.errors import UsageError
 from heavylift.hardware.rig import Rig
@@ -169,14 +169,14 @@ def suggestions(src: ModelSource, rig: Rig, cfg: ContextConfig) -> list[str]:
 
     out: list[str] = []
     if cfg.kv_type == "f16":
-        alt = ContextConfig(cfg.ctx, cfg.n_parallel, "q8_0", cfg.n_batch, cfg.n_ubatch, True, cfg.kv_unified)
+        # A quantized V cache needs flash attention in llama.cpp, so the alternative turns it on.
+        alt = replace(cfg, kv_type="q8_0", flash_attn=True)
         p = make_plan(src, rig, alt, suggest=False)
         out.append(_say("KV cache q8_0 (--kv-type q8_0)", p))
     ctx = cfg.ctx
     while ctx > 4096:
         ctx //= 2
-        p = make_plan(src, rig, ContextConfig(ctx, cfg.n_parallel, cfg.kv_type, cfg.n_batch, cfg.n_ubatch,
-                                              cfg.flash_attn, cfg.kv_unified), suggest=False)
+        p = make_plan(src, rig, replace(cfg, ctx=ctx), suggest=False)
         if p.fits:
             out.append(_say(f"context {ctx:,} (--ctx {ctx})", p))
             break
