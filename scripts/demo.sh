@@ -6,3 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 heavylift setup
 heavylift ask "In three sentences: what does heavylift do, and which two commands set it up?" --file README.md --max-tokens 160
+# The main job: analyse the sample contracts and paper with several questions and an extraction
+# schema (a durable job; `heavylift resume` finishes it if interrupted), then say where results are.
+heavylift analyze samples/documents --questions samples/questions.txt --task extract \
+  --schema samples/contract_schema.json --max-tokens 160 --kv-save-min-tokens 512 --name "samples-$(date +%Y%m%d-%H%M%S)"
+heavylift jobs
