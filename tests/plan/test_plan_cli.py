@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_cli
 
 SCHEMA_KEYS = {"weights_bytes", "kv_cache_bytes", "compute_bytes", "total_bytes", "devices", "fits", "decode_tps",
@@ -69,3 +71,14 @@ def test_bad_inputs(tmp_path):
     assert "greater than zero" in _bad("mixtral-8x7b", "--ctx", "0")
     assert "greater than zero" in _bad("mixtral-8x7b", "--parallel", "-2")
     assert "unknown quantization" in _bad("mixtral-8x7b", "--quant", "Q9_Z")
+
+
+def test_plot_writes_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    one, many = tmp_path / "memory.png", tmp_path / "rigs.png"
+    assert run_cli("plan", "qwen3-30b-a3b", "--hw", "1x rtx-4090, 64GB", "--plot", str(one)).returncode == 0
+    assert run_cli("plan", "qwen3-30b-a3b", "--compare", "--plot", str(many)).returncode == 0
+    for png in (one, many):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = run_cli("plan", "qwen3-30b-a3b", "--plot", str(tmp_path / "no" / "such" / "dir.png"))
+    assert bad.returncode == 2 and "--plot" in bad.stderr and "Traceback" not in bad.stderr

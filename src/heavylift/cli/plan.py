@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
-from heavylift.cli.common import human_bytes, positive_int
+from heavylift.cli.common import human_bytes, positive_int, say
 from heavylift.hardware.spec import parse_hw
 from heavylift.models import catalog
 from heavylift.plan.memory import KV_TYPES, ContextConfig
@@ -43,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--compare", action="store_true", help="one table over the standard rigs")
     p.add_argument("--list", action="store_true", help="list the built-in catalog")
     p.add_argument("--json", action="store_true", help="machine-readable output (the Plan dataclass)")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
         return _compare(args, cfg)
     rig = parse_hw(args.hw)
     plans = [make_plan(resolve(m, args.quant), rig, cfg, args.prompt_tokens) for m in args.models]
+    if args.plot:
+        from heavylift.plan.plot import plot_memory, plot_speed
+
+        drawn = plot_memory(plans[0], args.plot) if len(plans) == 1 else plot_speed(plans, args.plot)
+        say(f"plot written to {drawn}")
     if args.json:
         out = [asdict(p) for p in plans]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
@@ -136,16 +144,21 @@ def _print_side_by_side(plans: list[Plan]) -> None:
 
 def _compare(args: argparse.Namespace, cfg: ContextConfig) -> int:
     results = []
+    prompt = args.prompt_tokens or min(150_000, cfg.ctx // cfg.n_parallel)  # a prompt must fit its slot
     for model in args.models:
         for spec in STANDARD_RIGS:
             rig = parse_hw(spec)
             chosen = None
             for q in ([args.quant] if args.quant else COMPARE_QUANTS):
-                plan = make_plan(resolve(model, q), rig, cfg, args.prompt_tokens or 150_000, suggest=False)
+                plan = make_plan(resolve(model, q), rig, cfg, prompt, suggest=False)
                 chosen = plan
                 if plan.fits:
                     break
             results.append(chosen)
+    if args.plot:
+        from heavylift.plan.plot import plot_speed
+
+        say(f"plot written to {plot_speed(results, args.plot)}")
     if args.json:
         print(json.dumps([asdict(p) for p in results], indent=2))
         return 0
