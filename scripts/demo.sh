@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 heavylift setup
-heavylift ask "In three sentences: what does heavylift do, and which two commands set it up?" --file README.md --max-tokens 160
 # The main job: analyse the sample contracts and paper with several questions and an extraction
 # schema (a durable job; `heavylift resume` finishes it if interrupted), then say where results are.
 heavylift analyze samples/documents --questions samples/questions.txt --task extract \
