@@ -20,6 +20,7 @@ DEFAULT_ALIGNMENT = 32
 # Arrays longer than this (token lists, merges) are summarised, not materialised: `info` needs
 # their length only, and a 150k-entry vocabulary would cost seconds of pure-Python parsing.
 MAX_ARRAY_ITEMS = 4096
+_LAYER_RE = re.compile(r"blk\.(\d+)\.")
 SPLIT_RE = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
@@ -39,12 +40,12 @@ class GGUFArray:
 
 
 @dataclass(frozen=True)
-class GGUFTensor:
+class TensorSpec:
+    """One tensor: ggml-order shape (shape[0] is the contiguous row) and its type."""
+
     name: str
-    shape: tuple[int, ...]  # ggml order: shape[0] is the contiguous (row) dimension
+    shape: tuple[int, ...]
     ggml_type: GGMLType
-    offset: int  # from the start of the data section of its file
-    split_no: int = 0
 
     @property
     def n_elements(self) -> int:
@@ -57,6 +58,20 @@ class GGUFTensor:
     def n_bytes(self) -> int:
         """ggml_nbytes() for a contiguous tensor: rows times ggml_row_size()."""
         return self.ggml_type.row_bytes(self.shape[0]) * (self.n_elements // self.shape[0])
+
+    @property
+    def layer(self) -> int:
+        """The block index of `blk.N.*` tensors, -1 for the others."""
+        m = _LAYER_RE.match(self.name)
+        return int(m.group(1)) if m else -1
+
+
+@dataclass(frozen=True)
+class GGUFTensor(TensorSpec):
+    """A tensor as stored in a GGUF file."""
+
+    offset: int = 0  # from the start of the data section of its file
+    split_no: int = 0
 
 
 @dataclass

@@ -11,12 +11,11 @@ No importance matrix is assumed (llama-quantize without --imatrix).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from heavylift.errors import UsageError
-from heavylift.models.ggml_types import GGML_TYPES_BY_NAME, LLAMA_FTYPES_BY_NAME, GGMLType
+from heavylift.models.ggml_types import GGML_TYPES_BY_NAME, LLAMA_FTYPES_BY_NAME
+from heavylift.models.gguf_file import TensorSpec
 from heavylift.models.model_arch import ModelArch
 
 T = GGML_TYPES_BY_NAME
@@ -40,32 +39,8 @@ _NOT_QUANTIZED = ("_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weigh
 _FALLBACK = {"IQ1_S": "IQ4_NL", "IQ1_M": "IQ4_NL", "IQ2_XXS": "IQ4_NL", "IQ2_XS": "IQ4_NL", "IQ2_S": "IQ4_NL",
              "IQ3_XXS": "IQ4_NL", "IQ3_S": "IQ4_NL", "IQ4_XS": "IQ4_NL", "Q2_0": "Q4_0", "Q2_K": "Q4_0",
              "Q3_K": "Q4_0", "TQ1_0": "Q4_0", "TQ2_0": "Q4_0", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
-_LAYER = re.compile(r"blk\.(\d+)\.")
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    """One tensor of a model: ggml-order shape and its (current or chosen) type."""
-
-    name: str
-    shape: tuple[int, ...]
-    ggml_type: GGMLType
-
-    @property
-    def n_elements(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-    @property
-    def n_bytes(self) -> int:
-        return self.ggml_type.row_bytes(self.shape[0]) * (self.n_elements // self.shape[0])
-
-    @property
-    def layer(self) -> int:
-        m = _LAYER.match(self.name)
-        return int(m.group(1)) if m else -1
 
 
 def check_ftype(ftype: str) -> str:
