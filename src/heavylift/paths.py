@@ -10,64 +10,50 @@ import os
 from pathlib import Path
 
 
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    return Path(value) if value else Path.home() / fallback
+def _root(override_var: str, home_sub: str, xdg_var: str, xdg_fallback: str) -> Path:
+    if os.environ.get(override_var):
+        path = Path(os.environ[override_var]).expanduser()
+    elif os.environ.get("HEAVYLIFT_HOME"):
+        path = Path(os.environ["HEAVYLIFT_HOME"]).expanduser() / home_sub
+    else:
+        xdg = os.environ.get(xdg_var)
+        path = (Path(xdg) if xdg else Path.home() / xdg_fallback) / "heavylift"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
-def home() -> Path | None:
-    value = os.environ.get("HEAVYLIFT_HOME")
-    return Path(value).expanduser() if value else None
+def _sub(parent: Path, name: str) -> Path:
+    path = parent / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def cache_dir() -> Path:
     """Engine builds, downloaded packages and model files (large, re-creatable)."""
-    if os.environ.get("HEAVYLIFT_CACHE_DIR"):
-        path = Path(os.environ["HEAVYLIFT_CACHE_DIR"]).expanduser()
-    elif root := home():
-        path = root / "cache"
-    else:
-        path = _xdg("XDG_CACHE_HOME", ".cache") / "heavylift"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _root("HEAVYLIFT_CACHE_DIR", "cache", "XDG_CACHE_HOME", ".cache")
 
 
 def data_dir() -> Path:
     """The database, logs and saved KV slots (what must survive)."""
-    if os.environ.get("HEAVYLIFT_DATA_DIR"):
-        path = Path(os.environ["HEAVYLIFT_DATA_DIR"]).expanduser()
-    elif root := home():
-        path = root / "data"
-    else:
-        path = _xdg("XDG_DATA_HOME", ".local/share") / "heavylift"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _root("HEAVYLIFT_DATA_DIR", "data", "XDG_DATA_HOME", ".local/share")
 
 
 def models_dir() -> Path:
-    path = cache_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _sub(cache_dir(), "models")
 
 
 def engine_dir() -> Path:
-    path = cache_dir() / "engine"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _sub(cache_dir(), "engine")
 
 
 def logs_dir() -> Path:
-    path = data_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _sub(data_dir(), "logs")
+
+
+def slots_dir() -> Path:
+    """Saved KV-cache slots (llama-server --slot-save-path), shared by serve and analyze."""
+    return _sub(data_dir(), "kv-slots")
 
 
 def database_path() -> Path:
     return data_dir() / "heavylift.db"
-
-
-def slots_dir() -> Path:
-    """Saved KV-cache slots (llama-server --slot-save-path)."""
-    path = data_dir() / "slots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
