@@ -82,3 +82,18 @@ def test_plot_writes_png(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run_cli("plan", "qwen3-30b-a3b", "--plot", str(tmp_path / "no" / "such" / "dir.png"))
     assert bad.returncode == 2 and "--plot" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_safetensors_index_cross_checks_parameter_count(tmp_path):
+    from heavylift.models.catalog_data import CATALOG
+
+    config = {**CATALOG["mixtral-8x7b"]["config"], "torch_dtype": "bfloat16"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    index = tmp_path / "model.safetensors.index.json"
+    # Mixtral-8x7B-v0.1's published index: 93,405,585,408 bytes of bf16 weights (46.7 B parameters).
+    index.write_text(json.dumps({"metadata": {"total_size": 93_405_585_408}, "weight_map": {}}))
+    sources = json.loads(run_cli("plan", str(tmp_path), "--json").stdout)["sources"]
+    assert any("model.safetensors.index.json" in s and "agrees" in s for s in sources), sources
+    index.write_text(json.dumps({"metadata": {"total_size": 40_000_000_000}, "weight_map": {}}))
+    sources = json.loads(run_cli("plan", str(tmp_path), "--json").stdout)["sources"]
+    assert any("DISAGREES" in s for s in sources), sources

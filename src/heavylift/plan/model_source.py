@@ -4,7 +4,7 @@ architecture and a tensor table."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from heavylift.errors import ModelError
@@ -25,6 +25,7 @@ class ModelSource:
     path: Path | None  # the GGUF to serve, when there is one
     hf_repo: str | None
     file_bytes: int | None  # predicted GGUF size for non-GGUF inputs (None for a GGUF: it exists)
+    notes: list[str] = field(default_factory=list)  # cross-checks, printed with the plan's sources
 
 
 def resolve(name: str, quant: str | None) -> ModelSource:
@@ -73,7 +74,31 @@ def _from_config(path: Path, quant: str | None) -> ModelSource:
         raise ModelError(f"{config_path}: not valid JSON ({e.__class__.__name__}: {e}); fix or re-download it") from None
     label = config_path.parent.name if config_path.parent.name else config_path.name
     arch = ModelArch.from_hf_config(config, name=label, source=str(config_path))
-    return _predicted(arch, label, quant, None)
+    src = _predicted(arch, label, quant, None)
+    index = config_path.parent / "model.safetensors.index.json"
+    if index.is_file():
+        src.notes.append(_check_index(index, src, config.get("torch_dtype") or config.get("dtype")))
+    return src
+
+
+_DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float8_e4m3fn": 1}
+
+
+def _check_index(index: Path, src: ModelSource, dtype: str | None) -> str:
+    """The safetensors index's total_size (no download) against the parameters the config implies."""
+    try:
+        total = int(json.loads(index.read_text())["metadata"]["total_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{index.name}: unreadable or without metadata.total_size; parameter count not cross-checked"
+    width = _DTYPE_BYTES.get(str(dtype))
+    if not width:
+        return f"{index.name}: total_size {total:,} B, but dtype {dtype!r} is unknown; parameter count not cross-checked"
+    predicted = sum(t.n_elements for t in src.tensors)
+    stored = total // width
+    off = (predicted - stored) / stored
+    verdict = "agrees" if abs(off) <= 0.02 else "DISAGREES: the plan's sizes may be off (is config.json complete?)"
+    return (f"{index.name}: {stored / 1e9:.2f} B parameters at {dtype} vs {predicted / 1e9:.2f} B from config.json "
+            f"({100 * off:+.1f}%): {verdict}")
 
 
 def _predicted(arch: ModelArch, label: str, quant: str | None, hf_repo: str | None) -> ModelSource:

@@ -111,7 +111,8 @@ def make_plan(src: ModelSource, rig: Rig, cfg: ContextConfig, prompt_tokens: int
         sources=[f"architecture: {arch.source}",
                  "weights: " + ("GGUF tensor table (exact)" if src.path else
                                 f"per-tensor types from llama-quant.cpp rules for {src.quant} (plan/quant_rules.py)"),
-                 f"RAM: {rig.ram_source}"] + [f"{g.name}: {g.source}" for g in {g.key: g for g in rig.gpus}.values()],
+                 f"RAM: {rig.ram_source}"] + [f"{g.name}: {g.source}" for g in {g.key: g for g in rig.gpus}.values()]
+                + src.notes,
     )
     plan.vllm_args, plan.vllm_note = vllm_args(src, cfg, rig)
     if suggest and not plan.fits:
