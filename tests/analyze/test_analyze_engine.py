@@ -2,12 +2,11 @@
 
 Covers: cache reuse, a too-long document reported while the rest completes, constrained
 classification, an invalid schema rejected before a job exists, kill -9 and resume with exact
-counts, and an endpoint that goes down mid-job.
+counts, and an endpoint that goes down mid-job and comes back (resume).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,36 +14,19 @@ import sys
 import time
 from pathlib import Path
 
-from heavylift.analyze.jobs import JobStore, pid_alive
-from heavylift.store import Database
+from heavylift.analyze.jobs import pid_alive
 
-FAST = ["--max-tokens", "8", "--progress-interval", "2"]
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "heavylift", *args], capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
-
-
-def store() -> JobStore:
-    return JobStore(Database())
-
-
-def results(job: str) -> list[dict]:
-    proc = cli("results", job, "--format", "jsonl")
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
-
-
-def write_docs(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        path = folder / f"contract{i}.md"
-        path.write_text(f"# Contract {i}\nThe supplier is Company {i}. Payment is due in {30 + i} days. "
-                        f"Either party may terminate on {60 + i} days notice.\n")
-        paths.append(path)
-    return paths
+from .jobutils import (
+    FAST,
+    attempts_by_unit,
+    cli,
+    results,
+    start_cli,
+    store,
+    units_done,
+    wait_for,
+    write_docs,
+)
 
 
 def test_invalid_schema_rejected_before_the_job_starts(tmp_path: Path) -> None:
@@ -138,32 +120,45 @@ def test_kill_and_resume_exact_counts(installed, tmp_path: Path) -> None:
     assert s.get("killme").status == "done"
 
 
-def test_endpoint_down_mid_job_keeps_completed_work(installed, tmp_path: Path) -> None:
+def test_endpoint_down_mid_job_then_resume_when_back(installed, tmp_path: Path) -> None:
+    """The endpoint dies mid-job: completed work is kept and the job stops with work left; when the
+    endpoint is back at the same URL, `resume` runs only the remaining units."""
     from heavylift.engines.launch import local_engine
 
     docs = write_docs(tmp_path / "ep", 3)
     engine = local_engine("default", ctx_size=2048)
     engine.start()
     try:
-        args = [sys.executable, "-m", "heavylift", "analyze", *map(str, docs), "--ask", "Who is the supplier?",
-                "--ask", "When is payment due?", "--endpoint", engine.openai_base_url, "--endpoint-wait", "2",
-                "--name", "epdown", *FAST]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+        proc = start_cli("analyze", *map(str, docs), "--ask", "Who is the supplier?", "--ask", "When is payment due?",
+                         "--endpoint", engine.openai_base_url, "--endpoint-wait", "2", "--name", "epdown", *FAST,
+                         stderr_path=tmp_path / "stderr.txt")
         s = store()
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            if s.db.execute("SELECT count(*) FROM units u JOIN jobs j ON j.id=u.job_id WHERE j.name='epdown' "
-                            "AND u.status='done'").fetchone()[0] >= 2:
-                break
-            time.sleep(0.1)
-        engine.stop()
-        stderr = proc.communicate(timeout=120)[1]
+        wait_for(lambda: units_done(s, "epdown") >= 2, proc, step_s=0.02)
+        engine.stop(timeout_s=1)  # llama-server ignores a first SIGTERM while a request is in flight
+        proc.wait(timeout=120)
     finally:
         engine.stop()
+    stderr = (tmp_path / "stderr.txt").read_text()
     assert proc.returncode == 1, stderr[-2000:]
     assert "went down" in stderr and "heavylift resume epdown" in stderr and "Traceback" not in stderr
     job = s.get("epdown")
     counts = s.counts(job.id)
     assert job.status == "failed" and counts["done"] >= 2 and counts["running"] == 0
-    assert counts["done"] + counts["pending"] + counts["failed"] == 6
+    assert counts["done"] + counts["pending"] + counts["failed"] == 6 and counts["done"] < 6
     assert all(r["answer"] for r in results("epdown") if r["status"] == "done")
+    done_before = {r[0] for r in s.db.execute("SELECT id FROM units WHERE job_id=? AND status='done'", (job.id,))}
+    attempts_before = attempts_by_unit(s, job.id)
+
+    back = local_engine("default", ctx_size=2048, port=engine.config.port)  # the same URL the job stored
+    back.start()
+    try:
+        resumed = cli("resume", "epdown", "--progress-interval", "2")
+    finally:
+        back.stop()
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{len(done_before)} done (kept)" in resumed.stderr
+    assert s.get("epdown").status == "done" and s.counts(job.id)["done"] == 6
+    attempts = attempts_by_unit(s, job.id)
+    for unit_id in done_before:  # completed units were not redone
+        assert attempts[unit_id] == attempts_before[unit_id] == ["done"]
+    assert all(outcomes.count("done") == 1 for outcomes in attempts.values()) and len(attempts) == 6

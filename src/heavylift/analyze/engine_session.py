@@ -15,9 +15,8 @@ from heavylift.errors import EndpointError, EngineError
 
 
 def kv_dir() -> Path:
-    path = paths.data_dir() / "kv-slots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """Where saved slots live: the folder `heavylift serve` also gives llama-server."""
+    return paths.slots_dir()
 
 
 @dataclass

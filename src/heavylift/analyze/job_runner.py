@@ -63,6 +63,7 @@ def run_job(store: JobStore, job: Job, say: Callable[[str], None], engine: Engin
     session = open_session(job, say, engine)
     store.start_run(job)
     error: str | None = None
+    scheduler: Scheduler | None = None
     try:
         info = session.start()
         store.set_engine_pid(job, session.engine_pid)
@@ -79,6 +80,13 @@ def run_job(store: JobStore, job: Job, say: Callable[[str], None], engine: Engin
                     error = scheduler.run(reduce_units)
     except HeavyliftError as e:
         error = str(e)
+    except KeyboardInterrupt:
+        # Ctrl-C / SIGTERM: workers stop before the engine does, so none mistakes the stop for a
+        # crash; the unit in flight is not done and `resume` runs it again.
+        error = f"interrupted; run `heavylift resume {job.name}` to finish"
+        if scheduler:
+            scheduler.stop("interrupted")
+        raise
     finally:
         session.stop()
         if error == "cancelled":

@@ -276,6 +276,9 @@ class JobStore:
         """Final job status from its units: done when nothing is left to run."""
         if self.is_cancelled(job.id):
             status = "cancelled"
+            # A unit put back to pending after the cancel (its request failed) will not run either.
+            self.db.execute("UPDATE units SET status='cancelled' WHERE job_id=? AND status IN ('pending','running')",
+                            (job.id,))
         else:
             counts = self.counts(job.id)
             left = counts["pending"] + counts["running"]

@@ -29,7 +29,7 @@ class JobProgress:
     prompt_tps: float | None  # prompt tokens actually computed (not from cache) per wall second, this run
     completion_tps: float | None  # generated tokens per wall second, this run
     cache_hit_units: int  # answers whose prompt was partly served from the KV cache
-    eta_s: float | None  # remaining units x this run's wall seconds per unit
+    eta_s: float | None  # units left (split parts included) x this run's wall seconds per finished unit
 
     @classmethod
     def read(cls, store: JobStore, job: Job) -> JobProgress:
@@ -48,7 +48,9 @@ class JobProgress:
                 "SELECT count(*), coalesce(sum(prompt_tokens - cached_tokens),0), coalesce(sum(completion_tokens),0) "
                 "FROM units WHERE job_id=? AND status='done' AND finished_at >= ?", (job.id, started)).fetchone()
             prompt_tps, completion_tps = run[1] / elapsed, run[2] / elapsed
-            left = counts["pending"] + counts["running"]
+            # Over every request-making unit, --split parts included (counts() leaves them out).
+            left = db.execute("SELECT count(*) FROM units WHERE job_id=? AND status IN ('pending','running')",
+                              (job.id,)).fetchone()[0]
             eta = elapsed / run[0] * left if run[0] else None
         return cls(job=job.name, status=status["status"], units_total=sum(counts.values()),
                    units_done=counts["done"], units_failed=counts["failed"], units_pending=counts["pending"],

@@ -69,6 +69,9 @@ class Scheduler:
                 t.join(timeout=0.5)
         return self.stop_reason
 
+    def stop(self, reason: str) -> None:
+        self._stop(reason)
+
     def _stop(self, reason: str) -> None:
         if not self.stop_event.is_set():
             self.stop_reason = reason
@@ -151,11 +154,23 @@ class Scheduler:
             try:
                 result = self.session.client.chat(messages, **self._params(slot, unit, num_invalid > 0))
             except EndpointError as e:
-                if not self.session.wait_healthy(self.stop_event.is_set):
+                def give_up() -> bool:  # a cancel from another shell ends the wait for the engine too
+                    return self.stop_event.is_set() or store.is_cancelled(self.job.id)
+
+                try:
+                    is_back = self.session.wait_healthy(give_up)
+                except EngineError:  # the Supervisor gave up: log the attempt, then stop the job
                     store.fail_attempt(unit.id, attempt_id, "engine-error", str(e), is_final=False)
+                    raise
+                if not is_back:
+                    store.fail_attempt(unit.id, attempt_id, "engine-error", str(e), is_final=False)
+                    if store.is_cancelled(self.job.id):
+                        raise StopJob("cancelled") from None
                     where = "the engine" if self.session.owned else f"endpoint {self.session.engine.base_url}"
                     raise StopJob(f"{where} went down ({e}); completed work is saved, "
                                   f"run `heavylift resume {self.job.name}` when it is back") from None
+                if self.session.owned:  # a restarted engine has a new pid (resume stops an orphan by it)
+                    store.set_engine_pid(self.job, self.session.engine_pid)
                 is_request_error = " answered 4" in str(e)  # the request itself is bad: retrying won't help
                 is_final = is_request_error or attempt_no >= self.config.max_attempts
                 store.fail_attempt(unit.id, attempt_id, "engine-error", str(e), is_final=is_final)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say
+from heavylift.cli.common import positive_float, positive_int, say, sigterm_as_interrupt
 from heavylift.errors import UsageError
 
 TASKS = ("summarize", "extract", "classify")
@@ -135,6 +135,7 @@ def finish(store, job, progress_interval: float | None) -> int:
     from heavylift.analyze.job_runner import run_job
     from heavylift.analyze.results import result_rows, to_jsonl
 
+    sigterm_as_interrupt()
     status = run_job(store, job, say, progress_interval_s=progress_interval)
     out = paths.data_dir() / "results" / f"{job.name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)

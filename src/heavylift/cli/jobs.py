@@ -56,9 +56,10 @@ def show(store, job, as_json: bool) -> int:
         (job.id,))]
     subjects = [{"name": s["name"], "num_prompt_tokens": s["num_prompt_tokens"], "error": s["error"]}
                 for s in store.subjects(job.id)]
+    units = unit_rows(store, job)
     if as_json:
         print(json.dumps({"job": job.name, "progress": asdict(progress), "config": json.loads(job.config.to_json()),
-                          "error": job.error, "documents": docs, "subjects": subjects}, indent=2))
+                          "error": job.error, "documents": docs, "subjects": subjects, "units": units}, indent=2))
         return 0
     print(f"job {job.name} ({progress.status}), created {job.created_at}" + (f", finished {job.finished_at}" if job.finished_at else ""))
     print(f"  {progress.line()}")
@@ -75,4 +76,27 @@ def show(store, job, as_json: bool) -> int:
     for s in subjects:
         if s["error"]:
             print(f"  {s['name']}: {s['error']}")
+    print("  units:")
+    for u in units:
+        tokens = (f", {u['prompt_tokens']} prompt ({u['cached_tokens']} cached) + {u['completion_tokens']} generated"
+                  if u["prompt_tokens"] is not None else "")
+        error = f": {u['error']}" if u["error"] and u["status"] != "done" else ""
+        role = f" [{u['role']}]" if u["role"] != "answer" else ""
+        print(f"    {u['status']:9} {u['subject']} | {u['task']}{role} | {u['attempts']} attempt(s){tokens}{error}")
     return 0
+
+
+def unit_rows(store, job) -> list[dict]:
+    """Every unit (split parts included) with its status, attempts, tokens and error."""
+    rows = store.db.execute(
+        "SELECT u.id, s.name AS subject, u.question, u.role, u.status, u.attempts, u.prompt_tokens, u.cached_tokens, "
+        "u.completion_tokens, u.error FROM units u JOIN subjects s ON s.id=u.subject_id WHERE u.job_id=? "
+        "ORDER BY s.position, coalesce(s.chunk_index, 1e9), u.position", (job.id,)).fetchall()
+    out = []
+    for r in rows:
+        spec = json.loads(r["question"])
+        out.append({"id": r["id"], "subject": r["subject"], "task": spec.get("question") or spec["task"],
+                    "role": r["role"], "status": r["status"], "attempts": r["attempts"],
+                    "prompt_tokens": r["prompt_tokens"], "cached_tokens": r["cached_tokens"],
+                    "completion_tokens": r["completion_tokens"], "error": r["error"]})
+    return out

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
-import threading
 from pathlib import Path
 
-from heavylift.cli.common import port_number, positive_int, say
+from heavylift.cli.common import port_number, positive_int, say, sigterm_as_interrupt
 from heavylift.engines.launch import local_engine
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
 from heavylift.engines.supervisor import Supervisor
@@ -48,13 +46,7 @@ def run(args: argparse.Namespace) -> int:
                           port=args.port, api_key=args.api_key, extra_args=extra,
                           num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir())
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
-    stop_requested = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop_requested.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+    sigterm_as_interrupt()
     say(f"serve: starting {shlex.join(engine.command)}")
     say(f"serve: engine log {engine.config.log_path}")
     record_path = None

@@ -141,12 +141,18 @@ class LlamaServer(Engine):
         if proc is None:
             return
         if proc.poll() is None:
+            # llama-server finishes the request in flight on the first SIGTERM and exits at once
+            # on a second one (its "second interrupt" path): give it a moment, then insist.
             _signal_group(proc.pid, signal.SIGTERM)
             try:
-                proc.wait(timeout=timeout_s)
+                proc.wait(timeout=min(1.0, timeout_s))
             except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                _signal_group(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=max(0.0, timeout_s - 1.0))
+                except subprocess.TimeoutExpired:
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
         # Anything it left in its group goes too.
         _signal_group(proc.pid, signal.SIGKILL)
         self.process = None
