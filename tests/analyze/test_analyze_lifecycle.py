@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -161,3 +162,30 @@ def test_cancel_while_waiting_for_a_down_endpoint(installed, tmp_path: Path) -> 
     assert counts["done"] >= 1 and counts["done"] + counts["cancelled"] == 3
     outcomes = [o for lst in attempts_by_unit(s, job.id).values() for o in lst]
     assert outcomes.count("engine-error") == 1 and None not in outcomes  # the failed request is logged
+
+
+def test_sigterm_stops_promptly_and_resume_finishes(installed, tmp_path: Path) -> None:
+    """SIGTERM (like Ctrl-C) mid-job: exits within seconds, no engine left, nothing lost or repeated."""
+    docs = write_docs(tmp_path / "term", 4)
+    proc = start_cli("analyze", *map(str, docs), "--ask", "Who is the supplier?", "--ask", "When is payment due?",
+                     "--name", "term", *SLOW_ANSWERS, stderr_path=tmp_path / "err.txt")
+    s = store()
+    wait_for(lambda: units_done(s, "term") >= 2, proc)
+    engine = s.get("term").engine_pid
+    wait_for(lambda: is_processing(engine_port(engine)), proc, step_s=0.01)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=30)
+    assert time.monotonic() - sent < 5, "a busy engine must not hold up the stop"
+    assert code == 130 and not is_alive(engine)
+    stderr = (tmp_path / "err.txt").read_text()
+    assert "Traceback" not in stderr and "engine restarting" not in stderr
+    done_before = units_done(s, "term")
+    assert 2 <= done_before < 8
+
+    resumed = cli("resume", "term")
+    assert resumed.returncode == 0, resumed.stderr
+    job = s.get("term")
+    attempts = attempts_by_unit(s, job.id)
+    assert job.status == "done" and units_done(s, "term") == 8
+    assert all(outcomes.count("done") == 1 for outcomes in attempts.values())
