@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "MODEL: a catalog name, a .gguf path, a config.json or a model folder (never downloads).")
     p.add_argument("models", nargs="*", metavar="MODEL", help="one or more models (several: side by side)")
     p.add_argument("--quant", help="GGUF file type to predict for non-GGUF inputs (default Q4_K_M; --compare: best that fits)")
-    p.add_argument("--ctx", type=positive_int, default=32768, help="context tokens, shared by all sequences (llama.cpp -c; default 32768)")
+    p.add_argument("--ctx", type=positive_int, help="context tokens, shared by all sequences (llama.cpp -c; default: 32768 per sequence, or the model's trained context if smaller)")
     p.add_argument("--parallel", type=positive_int, default=1, help="parallel sequences (default 1)")
     p.add_argument("--kv-type", choices=KV_TYPES, default="f16", help="KV cache type (default f16)")
     p.add_argument("--ubatch", type=positive_int, default=512, help="physical batch size (default 512)")
@@ -60,11 +60,13 @@ def run(args: argparse.Namespace) -> int:
         from heavylift.errors import UsageError
 
         raise UsageError("give a model: a catalog name (heavylift plan --list), a .gguf path or a config.json")
-    cfg = ContextConfig(args.ctx, args.parallel, args.kv_type, args.batch, args.ubatch, not args.no_flash_attn)
     if args.compare:
-        return _compare(args, cfg)
+        return _compare(args)
     rig = parse_hw(args.hw)
-    plans = [make_plan(resolve(m, args.quant), rig, cfg, args.prompt_tokens) for m in args.models]
+    plans = []
+    for m in args.models:
+        src = resolve(m, args.quant)
+        plans.append(make_plan(src, rig, _context(args, src), args.prompt_tokens))
     if args.plot:
         from heavylift.plan.plot import plot_memory, plot_speed
 
@@ -142,10 +144,17 @@ def _print_side_by_side(plans: list[Plan]) -> None:
         print(f"{label:16}" + "".join(f"{fn(p):>24}" for p in plans))
 
 
-def _compare(args: argparse.Namespace, cfg: ContextConfig) -> int:
+def _context(args: argparse.Namespace, src) -> ContextConfig:
+    """The user's --ctx as given (never shrunk); without one, 32K per sequence or the model's own maximum."""
+    ctx = args.ctx or min(32768, src.arch.n_ctx_train) * args.parallel
+    return ContextConfig(ctx, args.parallel, args.kv_type, args.batch, args.ubatch, not args.no_flash_attn)
+
+
+def _compare(args: argparse.Namespace) -> int:
     results = []
-    prompt = args.prompt_tokens or min(150_000, cfg.ctx // cfg.n_parallel)  # a prompt must fit its slot
     for model in args.models:
+        cfg = _context(args, resolve(model, args.quant))
+        prompt = args.prompt_tokens or min(150_000, cfg.ctx // cfg.n_parallel)  # a prompt must fit its slot
         for spec in STANDARD_RIGS:
             rig = parse_hw(spec)
             chosen = None
@@ -162,7 +171,7 @@ def _compare(args: argparse.Namespace, cfg: ContextConfig) -> int:
     if args.json:
         print(json.dumps([asdict(p) for p in results], indent=2))
         return 0
-    print(f"context {cfg.ctx:,}, TTFT for a {results[0].prompt_tokens:,}-token prompt")
+    print(f"context {results[0].ctx:,}, TTFT for a {results[0].prompt_tokens:,}-token prompt")
     print(f"{'MODEL':20} {'RIG':44} {'FITS':5} {'QUANT':7} {'DECODE':>8} {'PREFILL':>8} {'TTFT':>9} {'POWER':>7} {'GPU COST':>9}")
     for p in results:
         print(f"{p.model[:20]:20} {p.hardware[:44]:44} {'yes' if p.fits else 'NO':5} {p.quant:7} {p.decode_tps:8.1f} "

@@ -115,6 +115,13 @@ def make_plan(src: ModelSource, rig: Rig, cfg: ContextConfig, prompt_tokens: int
                 + src.notes,
     )
     plan.vllm_args, plan.vllm_note = vllm_args(src, cfg, rig)
+    if suggest and not rig.gpus and cfg.kv_type == "f16":  # a quantized V cache requires FA
+        # On CPUs flash attention trades decode speed at depth for prefill speed (plan/speed.py):
+        # show the other side so the user can choose for their workload.
+        alt = make_plan(src, rig, replace(cfg, flash_attn=not cfg.flash_attn), prompt_tokens, suggest=False)
+        flag = "-fa off (--no-flash-attn)" if cfg.flash_attn else "-fa on"
+        plan.assumptions.append(f"CPU trade-off: with {flag} decode would be ~{alt.decode_tps:.1f} tok/s and "
+                                f"prefill ~{alt.prefill_tps:.0f} tok/s")
     if suggest and not plan.fits:
         plan.suggestions = suggestions(src, rig, cfg)
     return plan

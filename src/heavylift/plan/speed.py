@@ -15,20 +15,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heavylift.hardware.rig import Rig
-from heavylift.plan.memory import ContextConfig, kv_cache_bytes_per_layer
+from heavylift.plan.memory import ContextConfig, kv_cache_bytes_per_layer, kv_cells
 from heavylift.plan.placement import LayerBytes, Placement
 
 GPU_BW_EFFICIENCY = 0.75  # llama.cpp CUDA mat-vec on quantized weights: typically 70-85% of peak (assumed)
 GPU_FLOP_EFFICIENCY = 0.40  # quantized mat-mat (MMQ) vs. dense FP16 tensor peak (assumed)
 CPU_BW_EFFICIENCY = 0.80  # multi-core streaming reads vs. theoretical DDR peak (assumed)
-# CPU per-core rates, from the dev VM's uncontended figures for SmolLM2-135M Q4_1 (2 vCPUs of an
-# AVX-512 Xeon, llama.cpp 0c1e570 CPU build, 2 threads): ~85 tok/s decode over 108 MB read per
-# token = 4.6 GB/s per core (compute-bound, far below RAM bandwidth), and ~400 tok/s prefill =
-# 56 GFLOP/s per core. bench/plan_speed.py re-measures and prints predicted/measured; NOTE: its
-# first run (load average 4 on 2 cores from other agents' servers) measured far lower, so these
-# constants still await an uncontended re-measurement.
-CPU_DECODE_BPS_PER_CORE = 4.6e9
-CPU_PREFILL_FLOPS_PER_CORE = 56e9
+# CPU per-core rates, measured on the dev VM (2 vCPUs of an AVX-512 Xeon, llama.cpp 0c1e570 CPU
+# build without AMX, 2 threads, idle machine) with llama-bench on SmolLM2-135M Q4_1 and its
+# 4-expert top-2 upcycle, tg32 at depths 0 / 1024 / 4096, FA on and off, pp512:
+# - weights: dense tg32 @ d0 = 143-149 tok/s over 96.6 MB read per token -> 7.0 GB/s per core
+#   (compute-bound: far below RAM bandwidth);
+# - expert weights (mul_mat_id): the MoE's extra 50 MB per token take 6.0 ms -> 60% of that rate;
+# - KV cache: decode time grows 3.96 us per cached token with FA off, 13.0 us with FA on
+#   (23,040 B of K+V per token) -> 2.9 / 0.89 GB/s per core: the CPU flash-attention kernel is
+#   3x slower per cached token than the plain path here, while FA speeds prefill up;
+# - prefill: pp512 @ d0 = 374 tok/s at 2 x 134.5 MFLOP per token, and pp512 @ d4096 = 170 tok/s
+#   with the attention FLOPs added -> 50 GFLOP/s per core in both cases (FA on).
+# bench/plan_speed.py re-measures all of this and prints predicted/measured ratios.
+CPU_DECODE_BPS_PER_CORE = 7.0e9
+CPU_EXPERT_EFFICIENCY = 0.60
+CPU_KV_BPS_PER_CORE = 2.9e9
+CPU_KV_BPS_PER_CORE_FA = 0.89e9
+CPU_PREFILL_FLOPS_PER_CORE = 50e9
+CPU_ATTN_NOFA_EFFICIENCY = 0.60
 
 
 @dataclass
@@ -49,6 +59,11 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
     frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
     # KV read per token for ONE sequence at a full context: the cache of one stream
     kv_one = [b // max(1, cfg.n_parallel if not cfg.kv_unified else 1) for b in kv_cache_bytes_per_layer(arch, cfg)]
+    # The cache is allocated padded to 256 cells, but attention only does work for the tokens in
+    # it (masked blocks are skipped): scale the read to the context actually used.
+    per_stream, _, _ = kv_cells(arch, cfg)
+    used = min(1.0, (cfg.ctx // (1 if cfg.kv_unified else cfg.n_parallel)) / per_stream)
+    kv_one = [int(b * used) for b in kv_one]
     output_read = layers.output if layers.output > 4096 else layers.token_embd  # tied: output reads token_embd
     gpu_devs = [d for d in placement.devices if d.kind == "gpu"]
     host = next(d for d in placement.devices if d.kind == "cpu")
@@ -65,14 +80,21 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
         time_s += b / (spec.bandwidth_bps * GPU_BW_EFFICIENCY)
         roof_s += b / spec.bandwidth_bps
         total_bytes += b
-    host_b = sum(layer_read(il, True) for il in host.layers)
-    host_b += sum(int(layers.experts[il] * frac) for il in host.expert_layers_in_ram if il not in host.layers)
-    if not with_output:
-        host_b += output_read
+    # The host reads its layers' dense weights, its experts (at the measured mul_mat_id
+    # efficiency) and its layers' KV cache (at the measured attention rate), each at its own speed.
+    host_w = sum(layers.dense[il] for il in host.layers) + (0 if with_output else output_read)
+    host_e = sum(int(layers.experts[il] * frac) for il in set(host.layers) | set(host.expert_layers_in_ram))
+    host_kv = sum(kv_one[il] for il in host.layers)
     cores = rig.cpu_cores or 1
-    host_rate = min(rig.ram_bandwidth_bps * CPU_BW_EFFICIENCY, cores * CPU_DECODE_BPS_PER_CORE)
-    time_s += host_b / host_rate if host_b else 0.0
-    roof_s += host_b / rig.ram_bandwidth_bps if host_b else 0.0
+    ram_rate = rig.ram_bandwidth_bps * CPU_BW_EFFICIENCY
+    host_rate = min(ram_rate, cores * CPU_DECODE_BPS_PER_CORE)
+    # mul_mat_id's overhead is compute: it slows experts only while the cores, not RAM, are the limit.
+    expert_rate = min(ram_rate, cores * CPU_DECODE_BPS_PER_CORE * CPU_EXPERT_EFFICIENCY)
+    kv_rate = min(ram_rate, cores * (CPU_KV_BPS_PER_CORE_FA if cfg.flash_attn else CPU_KV_BPS_PER_CORE))
+    host_b = host_w + host_e + host_kv
+    if host_b:
+        time_s += host_w / host_rate + host_e / expert_rate + host_kv / kv_rate
+        roof_s += host_b / rig.ram_bandwidth_bps
     total_bytes += host_b
     # layer boundaries between devices: one n_embd F32 activation per hop over the link
     hops = len([d for d in placement.devices if d.layers]) - 1
@@ -89,14 +111,19 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
                                                     ram_weights > 0 and not rig.is_unified else 0.0)
         prefill = ub / per_ubatch
     else:
-        prefill = cores * CPU_PREFILL_FLOPS_PER_CORE / flops_tok
+        # Without flash attention the CPU runs the attention FLOPs (materialised KQ, softmax) at
+        # about 60% of its matmul rate (pp512 @ d4096, FA off vs on, on the dev VM).
+        attn_flops = attn * prompt_tokens / 2
+        eff = 1.0 if cfg.flash_attn else CPU_ATTN_NOFA_EFFICIENCY
+        prefill = cores * CPU_PREFILL_FLOPS_PER_CORE / (flops_tok - attn_flops + attn_flops / eff)
     decode = 1.0 / time_s if time_s else 0.0
     assumptions = [
         f"decode at a full context of {cfg.ctx // cfg.n_parallel:,} tokens, one sequence",
         f"GPU: {GPU_BW_EFFICIENCY:.0%} of peak bandwidth for decode, {GPU_FLOP_EFFICIENCY:.0%} of FP16 tensor peak for prefill",
-        f"CPU: min(RAM peak x {CPU_BW_EFFICIENCY:.0%}, {cores} cores x {CPU_DECODE_BPS_PER_CORE / 1e9:.1f} GB/s/core "
-        f"measured on the dev VM) = {host_rate / 1e9:.1f} GB/s for weights in RAM; prefill {CPU_PREFILL_FLOPS_PER_CORE / 1e9:.0f} "
-        "GFLOP/s per core (dev VM figure)",
+        f"CPU: min(RAM peak x {CPU_BW_EFFICIENCY:.0%}, {cores} cores x {CPU_DECODE_BPS_PER_CORE / 1e9:.1f} GB/s/core) = "
+        f"{host_rate / 1e9:.1f} GB/s for weights in RAM, experts {expert_rate / 1e9:.1f} GB/s, KV cache "
+        f"{kv_rate / 1e9:.1f} GB/s (flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
+        f"{CPU_PREFILL_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core (all per-core rates measured on the dev VM: plan/speed.py)",
     ]
     if gpu_devs and host.expert_layers_in_ram:
         assumptions.append("prompt processing streams RAM-resident weights to the GPU over "
