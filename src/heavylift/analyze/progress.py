@@ -63,11 +63,14 @@ class JobProgress:
         def rate(v: float | None) -> str:
             return f"{v:.0f}" if v is not None else "-"
 
-        eta = _duration(self.eta_s) if self.eta_s is not None else "unknown"
+        if self.units_pending + self.units_running == 0:
+            eta = "finished"
+        else:
+            eta = "ETA " + (_duration(self.eta_s) if self.eta_s is not None else "unknown")
         failed = f", {self.units_failed} failed" if self.units_failed else ""
         return (f"{self.job}: {self.units_done + self.units_failed}/{self.units_total} units{failed} | "
                 f"prompt {rate(self.prompt_tps)} tok/s, generated {rate(self.completion_tps)} tok/s | "
-                f"cache hits {self.cache_hit_units} ({self.cached_tokens} tokens) | ETA {eta}")
+                f"cache hits {self.cache_hit_units} ({self.cached_tokens} tokens) | {eta}")
 
 
 def _duration(s: float) -> str:
