@@ -55,13 +55,13 @@ def run(args: argparse.Namespace) -> int:
         record_path = announce(ServerRecord(engine.config.alias or args.model, engine.base_url, os.getpid(),
                                             args.ctx, args.parallel, bool(args.api_key)))
         say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
-        print(engine.openai_base_url, flush=True)
         if plan and engine.config.log_path:
             from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
 
             say("serve: planned vs allocated by the engine (its load log):")
             for line in format_comparison(planned_vs_actual(plan, engine.config.log_path)):
                 say(f"  {line}")
+        print(engine.openai_base_url, flush=True)  # last: the line that says "ready" to scripts
         supervisor.wait()
     except KeyboardInterrupt:
         say("serve: stopping ...")
