@@ -24,17 +24,19 @@ CPU_BW_EFFICIENCY = 0.80  # multi-core streaming reads vs. theoretical DDR peak 
 # CPU per-core rates, measured on the dev VM (2 vCPUs of an AVX-512 Xeon, llama.cpp 0c1e570 CPU
 # build without AMX, 2 threads, idle machine) with llama-bench on SmolLM2-135M Q4_1 and its
 # 4-expert top-2 upcycle, tg32 at depths 0 / 1024 / 4096, FA on and off, pp512:
-# - weights: dense tg32 @ d0 = 143-149 tok/s over 96.6 MB read per token -> 7.0 GB/s per core
-#   (compute-bound: far below RAM bandwidth);
-# - expert weights (mul_mat_id): the MoE's extra 50 MB per token take 6.0 ms -> 60% of that rate;
+# - weights: dense tg32 @ d0 = 104-149 tok/s over 96.6 MB read per token in 8 runs through the
+#   day (the VM's speed drifts by +-20%), median 127 -> 6.2 GB/s per core (compute-bound: far
+#   below RAM bandwidth);
+# - expert weights (mul_mat_id): the MoE's extra 50 MB per token take 6.1 ms (tg32 @ d0 = 68-77
+#   tok/s, median 72) -> 66% of that rate;
 # - KV cache: decode time grows 3.96 us per cached token with FA off, 13.0 us with FA on
 #   (23,040 B of K+V per token) -> 2.9 / 0.89 GB/s per core: the CPU flash-attention kernel is
 #   3x slower per cached token than the plain path here, while FA speeds prefill up;
 # - prefill: pp512 @ d0 = 374 tok/s at 2 x 134.5 MFLOP per token, and pp512 @ d4096 = 170 tok/s
 #   with the attention FLOPs added -> 50 GFLOP/s per core in both cases (FA on).
 # bench/plan_speed.py re-measures all of this and prints predicted/measured ratios.
-CPU_DECODE_BPS_PER_CORE = 7.0e9
-CPU_EXPERT_EFFICIENCY = 0.60
+CPU_DECODE_BPS_PER_CORE = 6.2e9
+CPU_EXPERT_EFFICIENCY = 0.66
 CPU_KV_BPS_PER_CORE = 2.9e9
 CPU_KV_BPS_PER_CORE_FA = 0.89e9
 CPU_PREFILL_FLOPS_PER_CORE = 50e9
