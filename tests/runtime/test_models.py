@@ -100,3 +100,18 @@ def test_bad_model_inputs(installed, default_model_path, tmp_path):
     _one_line_error(run_cli("models", "info", str(truncated)), "truncated")
     _one_line_error(run_cli("models", "info", "smollm2-135m-instruc"), "did you mean smollm2-135m-instruct")
     _one_line_error(run_cli("ask", "hi", "--model", "no-such-model"), "unknown model")
+
+
+def test_concurrent_setups_wait_for_each_other(installed):
+    """Two `heavylift setup` at once: the file lock serialises them and both succeed."""
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "heavylift", "setup"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    from heavylift.setup.engine_build import manifest_path
+
+    manifest = json.loads(manifest_path().read_text())
+    assert manifest["kind"] == "built" and Path(manifest["bin_dir"], "llama-server").exists()
