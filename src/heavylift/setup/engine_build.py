@@ -27,7 +27,7 @@ from heavylift.setup.file_lock import file_lock
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 LLAMA_CPP_COMMIT = "0c1e570"  # ggml-org/llama.cpp@0c1e57098, per the sdist's CHANGELOG.md
-TARGETS = ["llama-server", "llama-quantize", "llama-bench", "llama-perplexity",
+TARGETS = ["llama-server", "llama-quantize", "llama-bench", "llama-perplexity", "llama-imatrix",
            "llama-fit-params", "ggml-rpc-server"]
 # Flags our engine command lines rely on; a user binary lacking them is too old.
 REQUIRED_FLAGS = ["--slot-save-path", "--n-cpu-moe", "--jinja", "--metrics"]
