@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.credentials import engine_env, redact_argv
 from heavylift.engines.registry import register_engine
 from heavylift.errors import EngineError, UsageError
 
@@ -27,7 +29,7 @@ class LlamaServerConfig:
     port: int = 8080
     ctx_size: int = 4096  # total KV cells, shared by all slots (llama-server -c)
     num_parallel: int = 1  # slots (llama-server -np)
-    api_key: str | None = None
+    api_key: str | None = None  # passed as LLAMA_API_KEY in the child's environment, never on argv
     num_threads: int | None = None
     slot_save_path: Path | None = None
     log_path: Path | None = None
@@ -50,8 +52,7 @@ class LlamaServerConfig:
             args += ["-t", str(self.num_threads)]
         if self.slot_save_path:
             args += ["--slot-save-path", str(self.slot_save_path)]
-        if self.api_key:
-            args += ["--api-key", self.api_key]
+        # No --api-key here: argv is readable by every local user (ps, /proc/PID/cmdline).
         return args + list(self.extra_args)
 
 
@@ -62,7 +63,8 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, port: int, api_key: str | None) -> None:
     """Refuse a public bind without a key, and a port someone else holds."""
     if not is_loopback(host) and not api_key:
-        raise UsageError(f"refusing to bind {host} without an API key; pass --api-key (or HEAVYLIFT_API_KEY), or bind 127.0.0.1")
+        raise UsageError(f"refusing to bind {host} without an API key; set HEAVYLIFT_SERVE_API_KEY "
+                         "(or --api-key-file FILE), or bind 127.0.0.1")
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range; choose 1-65535")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -97,6 +99,11 @@ class LlamaServer(Engine):
     def command(self) -> list[str]:
         return self.config.args()
 
+    @property
+    def printable_command(self) -> str:
+        """The command line to show a user: no secrets (they are not on it, and any flag is masked)."""
+        return shlex.join(redact_argv(self.command))
+
     def start(self) -> None:
         check_bind(self.config.host, self.config.port, self.config.api_key)
         log_path = self.config.log_path
@@ -107,7 +114,7 @@ class LlamaServer(Engine):
             # it properly, and stop() can signal everything the engine spawned.
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+                                            env=engine_env(self.config.api_key), preexec_fn=_die_with_parent)
         except OSError as e:
             raise EngineError(f"cannot run {self.config.binary}: {e.strerror}; run `heavylift setup`") from None
         finally:
