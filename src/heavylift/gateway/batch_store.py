@@ -168,15 +168,15 @@ class BatchStore:
     def list(self, after: str | None = None, limit: int = 20) -> tuple[list[Batch], bool]:
         """Newest first; `after` is the last id of the previous page."""
         sql, params = "SELECT * FROM batches", []
-        anchor = self.db.execute("SELECT created_at, id FROM batches WHERE id=?", (after,)).fetchone() if after else None
-        if anchor:
-            sql += " WHERE created_at < ? OR (created_at = ? AND id < ?)"
+        anchor = self.db.execute("SELECT created_at, rowid FROM batches WHERE id=?", (after,)).fetchone() if after else None
+        if anchor:  # rowid breaks ties within a second in creation order
+            sql += " WHERE created_at < ? OR (created_at = ? AND rowid < ?)"
             params = [anchor[0], anchor[0], anchor[1]]
-        rows = self.db.execute(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit + 1]).fetchall()
+        rows = self.db.execute(sql + " ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit + 1]).fetchall()
         return [self._batch(r) for r in rows[:limit]], len(rows) > limit
 
     def active(self) -> list[Batch]:
-        rows = self.db.execute(f"SELECT * FROM batches WHERE status IN {ACTIVE} ORDER BY created_at, id").fetchall()
+        rows = self.db.execute(f"SELECT * FROM batches WHERE status IN {ACTIVE} ORDER BY created_at, rowid").fetchall()
         return [self._batch(r) for r in rows]
 
     def for_job(self, job_id: int) -> Batch | None:

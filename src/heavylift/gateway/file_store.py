@@ -139,12 +139,12 @@ class FileStore:
             sql, params = sql + " AND purpose=?", [*params, purpose]
         direction = "DESC" if order == "desc" else "ASC"
         if after:
-            anchor = self.db.execute("SELECT created_at, id FROM files WHERE id=?", (after,)).fetchone()
-            if anchor:
+            anchor = self.db.execute("SELECT created_at, rowid FROM files WHERE id=?", (after,)).fetchone()
+            if anchor:  # rowid breaks ties within a second in upload order
                 op = "<" if order == "desc" else ">"
-                sql += f" AND (created_at {op} ? OR (created_at = ? AND id {op} ?))"
+                sql += f" AND (created_at {op} ? OR (created_at = ? AND rowid {op} ?))"
                 params += [anchor[0], anchor[0], anchor[1]]
-        rows = self.db.execute(f"{sql} ORDER BY created_at {direction}, id {direction} LIMIT ?",
+        rows = self.db.execute(f"{sql} ORDER BY created_at {direction}, rowid {direction} LIMIT ?",
                                [*params, limit + 1]).fetchall()
         return [_record(r) for r in rows[:limit]], len(rows) > limit
 
