@@ -150,7 +150,7 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
         raise EngineError(supervisor.failure)
 
 
-def _serve(app, sock: socket.socket, supervisor: Supervisor, on_ready: Callable[[], None]) -> None:
+def _serve(app, sock: socket.socket, supervisor: Supervisor | None, on_ready: Callable[[], None]) -> None:
     config = uvicorn.Config(app, http="httptools", loop="asyncio", lifespan="on", log_level="warning",
                             access_log=False,  # the dashboard's first URL carries ?key=: never log URLs
                             timeout_graceful_shutdown=3, timeout_keep_alive=30, server_header=False)
@@ -168,7 +168,7 @@ def _serve(app, sock: socket.socket, supervisor: Supervisor, on_ready: Callable[
         if server.started:
             on_ready()
         while not task.done():
-            if supervisor.failure or signalled:  # the engine gave up, or a signal came before uvicorn's handlers
+            if (supervisor and supervisor.failure) or signalled:  # the engine gave up, or a signal came before uvicorn's handlers
                 server.should_exit = True
             await asyncio.sleep(0.2)
         await task
