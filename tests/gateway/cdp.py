@@ -29,7 +29,7 @@ def find_or_install_chromium() -> str | None:
         if not shutil.which("chromium"):
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
             subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-            subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"], env=env,
+            subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env,
                            capture_output=True, timeout=1200)
     return shutil.which("chromium")
 

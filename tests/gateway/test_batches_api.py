@@ -160,3 +160,13 @@ def test_streaming_is_proxied_unbuffered(gateway):
             if line.startswith("data:") and line != "data: [DONE]":
                 chunks.append(json.loads(line[5:]))
     assert len(chunks) > 5  # token by token, not one buffered blob
+
+
+def test_analyze_resume_refuses_a_batch(client):
+    from tests.conftest import run_cli
+
+    file_id = _upload(client, [request_line("r", "Rent?", max_tokens=2)])
+    batch = wait_batch(client, client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                                     completion_window="24h").id)
+    proc = run_cli("resume", batch.id)
+    assert proc.returncode == 2 and "Batch API batch" in proc.stderr and "Traceback" not in proc.stderr

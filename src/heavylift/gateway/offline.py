@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heavylift.analyze.progress import JobProgress, ProgressDisplay
+from heavylift.analyze.progress import JobProgress
 from heavylift.errors import UsageError
 from heavylift.gateway import batch_input
 from heavylift.gateway.batch_runner import BatchRunner, RunnerConfig, StopBatch
@@ -118,7 +120,7 @@ def run_batch(options: RunBatchOptions, say: Callable[[str], None]) -> RunBatchR
             raise UsageError(f"{options.input_path}: the batch failed validation: {batch.errors}")
         job = store.jobs.get(batch.job_id)
         say(f"run-batch: {batch.id}: {batch.num_requests} requests on {options.parallel} slot(s)")
-        with ProgressDisplay(lambda: JobProgress.read(store.jobs, job), interval_s=options.progress_interval_s):
+        with _Progress(lambda: JobProgress.read(store.jobs, job).line(), options.progress_interval_s):
             batch = runner.run_one(store, batch.id)
     except StopBatch as e:
         raise UsageError(f"run-batch stopped: {e}; run the same command again to finish") from None
@@ -135,6 +137,41 @@ def run_batch(options: RunBatchOptions, say: Callable[[str], None]) -> RunBatchR
     counts = batch.request_counts()
     return RunBatchResult(batch.id, batch.status, batch.num_requests, counts["completed"], counts["failed"],
                           usage["cached"], usage["prompt"], output)
+
+
+class _Progress:
+    """One progress line every interval (a live line on a terminal), on stderr, from the database."""
+
+    def __init__(self, read: Callable[[], str], interval_s: float | None):
+        self.read = read
+        self.is_tty = sys.stderr.isatty()
+        self.interval_s = interval_s or (0.5 if self.is_tty else 10.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="run-batch-progress", daemon=True)
+
+    def __enter__(self) -> _Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._show(final=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._show()
+
+    def _show(self, final: bool = False) -> None:
+        try:
+            line = self.read()
+        except Exception:  # a busy database now and then must not stop the run
+            return
+        if self.is_tty:
+            sys.stderr.write("\r\033[K" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(f"run-batch: {line}\n")
+        sys.stderr.flush()
 
 
 def _write(path: Path, lines) -> None:
