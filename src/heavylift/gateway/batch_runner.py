@@ -123,6 +123,8 @@ class BatchRunner:
                 break
             if only and batch.id != only:
                 continue
+            if not only and batch.origin != "api":
+                continue  # run-batch's own batches are run (and resumed) by run-batch alone
             if batch.job_id is not None and self._owned_elsewhere(store, batch):
                 continue
             moved = True
