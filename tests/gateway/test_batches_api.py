@@ -170,3 +170,21 @@ def test_analyze_resume_refuses_a_batch(client):
                                                      completion_window="24h").id)
     proc = run_cli("resume", batch.id)
     assert proc.returncode == 2 and "Batch API batch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_client_that_leaves_stops_the_engine_work(gateway, http):
+    from tests.gateway.conftest import KEY
+    from tests.proc_utils import wait_until
+
+    body = {"messages": [{"role": "user", "content": "Tell a very long story."}], "max_tokens": 4000,
+            "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", f"{gateway.url}/chat/completions", json=body, timeout=120,
+                      headers={"Authorization": f"Bearer {KEY}"}) as r:
+        for n, _ in enumerate(r.iter_lines()):
+            if n > 6:
+                break  # leave mid-answer
+
+    def idle() -> bool:
+        return not any(s.get("is_processing") for s in http.get("/slots").json())
+
+    assert wait_until(idle, 60), "the engine kept generating for a client that had gone"

@@ -57,14 +57,11 @@ def create_app(config: GatewayConfig) -> Starlette:
     stores = _PerThread(db_path)
     proxy = EngineProxy(config.engine_base_url, config.engine_api_key)
 
-    async def forward(request: Request) -> Response:
-        return await proxy.forward(request)
-
     routes = [
         *files_api.routes(lambda: stores.batches().files, config.max_upload_bytes),
         *batches_api.routes(stores.batches, config.on_batch_change, lambda: config.served_model),
         *dashboard.routes(stores.batches, config.engine_status, config.on_batch_change, config.resume_job),
-        Route("/{path:path}", forward, methods=_METHODS),  # the engine's own API, streamed
+        Route("/{path:path}", proxy, methods=_METHODS),  # the engine's own API, streamed (raw ASGI)
     ]
 
     @contextlib.asynccontextmanager
