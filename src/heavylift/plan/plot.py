@@ -58,7 +58,7 @@ def plot_speed(plans: list[Plan], path: Path) -> Path:
                label="bandwidth roofline", zorder=3)
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("decode tokens/s at the planned context (grey: does not fit)")
+    ax.set_xlabel(f"decode tokens/s with {plans[0].depth_tokens:,} tokens in the cache (grey: does not fit)")
     ax.set_title(f"context {plans[0].context.ctx:,}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, plt, path)
