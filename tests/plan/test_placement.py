@@ -10,7 +10,8 @@ from heavylift.errors import UsageError
 from heavylift.hardware.spec import parse_hw
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.model_source import resolve
-from heavylift.plan.placement import CPU, PlacementFlags, Placer, layer_devices, parse_override
+from heavylift.plan.placement import Placer, layer_devices
+from heavylift.plan.placement_flags import CPU, PlacementFlags, parse_override
 from heavylift.plan.planner import make_plan, plan_json
 
 

@@ -27,7 +27,8 @@ from heavylift.hardware.spec import parse_hw
 from heavylift.plan.actual import parse_layer_devices, parse_load_log
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.model_source import resolve
-from heavylift.plan.placement import CPU, Placer
+from heavylift.plan.placement import Placer
+from heavylift.plan.placement_flags import CPU
 from heavylift.plan.server_flags import PlanRequest, merge_flags
 from tests.proc_utils import ServeProcess
 

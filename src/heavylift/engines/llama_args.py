@@ -172,7 +172,7 @@ class LlamaArgs:
         return cls(
             model_path=plan.model_path, ctx_size=cfg.ctx, num_parallel=cfg.n_parallel, n_batch=cfg.n_batch,
             n_ubatch=cfg.n_ubatch, flash_attn=cfg.flash_attn, kv_type=cfg.kv_type,
-            n_gpu_layers=flags.n_gpu_layers if flags.n_gpu_layers is not None else 0,
+            n_gpu_layers=flags.n_gpu_layers,  # None (your flags without -ngl): llama-server's default
             tensor_split=[_share(x) for x in flags.tensor_split or ()],
             tensor_overrides=list(flags.override_args))
 

@@ -15,20 +15,16 @@ Tied embeddings: the output layer gets its own copy of token_embd (TENSOR_DUPLIC
 except on the device that holds token_embd itself (llama-model-loader.cpp create_tensor reuses it).
 Tensor overrides (src/llama-model-loader.cpp `create_tensor` / buft_for_tensor): every tensor name
 is tried against the -ot patterns in order with std::regex_search, the first match wins, whatever
-layer the tensor belongs to. common/arg.cpp turns `--n-cpu-moe K` into K patterns
-`blk\\.i\\.ffn_(up|down|gate|gate_up)_(ch|)exps` = CPU (i < K, LLM_FFN_EXPS_REGEX in common.h) and
-`--cpu-moe` into the pattern without the block number; `-ot A=DEV,B=DEV` into one per pair.
+layer the tensor belongs to (the patterns: plan/placement_flags.py).
 The KV cache of a layer lives on its layer's device (llama-kv-cache.cpp, offload_kqv default).
 """
 
 from __future__ import annotations
 
-import re
 import struct
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from heavylift.errors import UsageError
 from heavylift.hardware.rig import Rig
@@ -40,14 +36,12 @@ from heavylift.plan.memory import (
     output_bytes,
     recurrent_bytes_per_layer,
 )
+from heavylift.plan.placement_flags import CPU, PlacementFlags, TensorOverride
 from heavylift.plan.quant_rules import TensorSpec
 
 GPU_MARGIN = 0.05  # keep 5% of each GPU free (fragmentation, driver growth)
 GPU_OVERHEAD = 600 * 1024 * 1024  # CUDA context + cuBLAS workspace per GPU: ~0.6 GiB (typical, not measured here)
 RAM_RESERVE_FRACTION, RAM_RESERVE_MIN = 0.10, 4 * 1024**3  # leave max(10%, 4 GiB) to the OS and page cache
-CPU = -1  # device index of host memory
-EXPS_REGEX = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"  # common/common.h LLM_FFN_EXPS_REGEX
-_GPU_BUFFER = re.compile(r"(CUDA|ROCm|Vulkan|SYCL|MTL|Metal|CANN|OpenCL)(\d+)")
 _INPUT = ("token_embd.", "position_embd.", "token_types.")  # LLM_TENSOR_LAYER_INPUT
 _FIRST_LAYER = ("token_embd_norm.", "rope_freqs.", "rope_factors_")  # repeating-layer tensors without a block number
 
@@ -76,84 +70,6 @@ def layer_devices(n_layer: int, n_gpu_layers: int, split: Sequence[float], n_gpu
         else:
             out.append(bisect_right(cum, _f32(_f32(il - start) / act)))  # std::upper_bound
     return out
-
-
-@dataclass(frozen=True)
-class TensorOverride:
-    """One `-ot PATTERN=DEVICE` pair (device: CPU = -1 or a GPU index)."""
-
-    pattern: str
-    device: int
-    layers_below: int | None = None  # --n-cpu-moe K: the K patterns blk.i<K.<EXPS_REGEX>, matched in one go
-
-    def matches(self, t: _Tensor) -> bool:
-        if self.layers_below is not None:
-            return 0 <= t.layer < self.layers_below and t.is_exps_match
-        return re.search(self.pattern, t.name) is not None
-
-
-def parse_device(name: str, n_gpus: int) -> int:
-    if name in ("CPU", "CPU_Mapped") or name.endswith("_Host"):
-        return CPU
-    m = _GPU_BUFFER.fullmatch(name)
-    valid = ", ".join(["CPU"] + [f"CUDA{i}" for i in range(n_gpus)])
-    if not m:
-        raise UsageError(f"-ot: unknown device {name!r}; use a llama.cpp buffer type name: {valid}")
-    if int(m[2]) >= n_gpus:
-        raise UsageError(f"-ot: {name} does not exist on a rig with {n_gpus} GPU(s); use one of {valid}")
-    return int(m[2])
-
-
-def parse_override(value: str, n_gpus: int) -> list[TensorOverride]:
-    """`-ot A=DEV,B=DEV` as common/arg.cpp parse_tensor_buffer_overrides splits it (at every comma)."""
-    out = []
-    for item in value.split(","):
-        pattern, eq, device = item.partition("=")
-        if not eq or not pattern or not device:
-            raise UsageError(f"-ot {value!r}: {item!r} is not PATTERN=DEVICE (e.g. -ot exps=CPU, "
-                             r"-ot 'blk\.(1[0-9])\.ffn_.*_exps.=CUDA1')")
-        try:
-            re.compile(pattern)
-        except re.error as e:
-            raise UsageError(f"-ot {value!r}: {pattern!r} is not a valid regular expression ({e})") from None
-        out.append(TensorOverride(pattern, parse_device(device, n_gpus)))
-    return out
-
-
-@dataclass(frozen=True)
-class PlacementFlags:
-    """llama-server's placement flags: what the user gives to be evaluated, or what realises a plan."""
-
-    n_gpu_layers: int | None = None  # None: the planner chooses; negative or > n_layer: all layers
-    tensor_split: tuple[float, ...] | None = None
-    override_args: tuple[tuple[str, str], ...] = ()  # ("-ot", "A=DEV"), ("--n-cpu-moe", "K"), ("--cpu-moe", ""), in order
-
-    @property
-    def is_given(self) -> bool:
-        return self.n_gpu_layers is not None or self.tensor_split is not None or bool(self.override_args)
-
-    @property
-    def n_cpu_moe(self) -> int:
-        return sum(int(v) for f, v in self.override_args if f == "--n-cpu-moe")
-
-    def overrides(self, n_gpus: int) -> list[TensorOverride]:
-        out: list[TensorOverride] = []
-        for flag, value in self.override_args:
-            if flag == "-ot":
-                out += parse_override(value, n_gpus)
-            elif flag == "--n-cpu-moe":
-                out.append(TensorOverride(EXPS_REGEX, CPU, int(value)))
-            else:  # --cpu-moe
-                out.append(TensorOverride(EXPS_REGEX, CPU))
-        return out
-
-    def argv(self) -> list[str]:
-        out = [] if self.n_gpu_layers is None else ["-ngl", str(self.n_gpu_layers)]
-        if self.tensor_split:
-            out += ["--tensor-split", ",".join(f"{x:g}" for x in self.tensor_split)]
-        for flag, value in self.override_args:
-            out += [flag] + ([value] if value else [])
-        return out
 
 
 @dataclass
@@ -248,15 +164,6 @@ class _Tensor:
     is_expert: bool
     shares_input: bool = False  # the tied output's copy of token_embd: no extra memory on token_embd's own device
 
-    @property
-    def is_exps_match(self) -> bool:
-        return _exps_match(self.name)
-
-
-@lru_cache(maxsize=65536)
-def _exps_match(name: str) -> bool:
-    return re.search(EXPS_REGEX, name) is not None
-
 
 def _tensors(tensors: list[TensorSpec], n_layer: int) -> list[_Tensor]:
     out = []
@@ -328,7 +235,8 @@ class Placer:
         embd_dev = copy_dev = None
         copy_bytes = 0
         for t in self.tensors:
-            dev = next((o.device for o in overrides if o.matches(t)), CPU if t.layer < 0 else layer_dev[t.layer])
+            dev = next((o.device for o in overrides if o.matches(t.name, t.layer)),
+                       CPU if t.layer < 0 else layer_dev[t.layer])
             if t.shares_input:
                 copy_dev, copy_bytes = dev, t.n_bytes
             elif t.name == "token_embd.weight":

@@ -12,7 +12,8 @@ from heavylift.errors import UsageError
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig, MemoryBreakdown
 from heavylift.plan.model_source import ModelSource
-from heavylift.plan.placement import DevicePlan, LayerBytes, Placement, PlacementFlags, Placer
+from heavylift.plan.placement import DevicePlan, LayerBytes, Placement, Placer
+from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import SpeedEstimate, estimate
 
 DEFAULT_CTX_PER_SEQ = 32768

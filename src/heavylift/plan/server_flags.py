@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from heavylift.engines.llama_args import LlamaArgs, groups_set_by
 from heavylift.errors import UsageError
-from heavylift.plan.placement import PlacementFlags
+from heavylift.plan.placement_flags import PlacementFlags
 
 _PLACEMENT = {"gpu_layers", "tensor_split", "overrides"}
 
