@@ -121,6 +121,9 @@ def test_evaluate_given_flags_against_the_planners_own():
     assert (pasted["ctx"], pasted["n_parallel"], pasted["kv_type"]) == (32768, 2, "q8_0")
     assert pasted["placement_source"] == "flags" and pasted["tensor_overrides"] == ["exps=CPU"]
     assert pasted["depth_tokens"] == 16384  # default: the full context of one sequence
+    ordered = _json("qwen3-30b-a3b", "--hw", hw, "-ncmoe", "3", "-ot", "exps=CUDA0", "-cmoe")
+    assert ordered["llama_server_args"][-7:-2] == ["--n-cpu-moe", "3", "-ot", "exps=CUDA0", "--cpu-moe"]
+    assert ordered["devices"][-1]["expert_layers_in_ram"] == "0-2"  # first match wins: -ot before --cpu-moe
     shallow = _json("qwen3-30b-a3b", "--hw", hw, "--depth", "0", "--", "-ngl", "99", "-c", "32768")
     assert shallow["decode_tps"] == shallow["decode_tps_depth0"] > 0
 

@@ -22,8 +22,10 @@ class _Ordered(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         items = list(getattr(namespace, self.dest, None) or [])
-        flag = {"-ot": "-ot", "--override-tensor": "-ot", "-ncmoe": "--n-cpu-moe", "--n-cpu-moe": "--n-cpu-moe"}
-        items.append((flag.get(option_string, "--cpu-moe"), "" if values is None else str(values)))
+        if option_string in ("-cmoe", "--cpu-moe"):
+            items.append(("--cpu-moe", ""))
+        else:
+            items.append(("-ot" if option_string in ("-ot", "--override-tensor") else "--n-cpu-moe", str(values)))
         setattr(namespace, self.dest, items)
 
 
