@@ -100,12 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
         drawn = plot_memory(plans[0], args.plot) if len(plans) == 1 else plot_speed(plans, args.plot)
         say(f"plot written to {drawn}")
+    for note in req.ignored:
+        say(f"plan: {note}")
     if args.json:
         out = [plan_json(p) for p in plans]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return 0
-    for note in req.ignored:
-        say(f"plan: {note}")
     if len(plans) == 1:
         _print_plan(plans[0])
     else:
