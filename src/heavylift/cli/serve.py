@@ -47,16 +47,19 @@ def run(args: argparse.Namespace) -> int:
     refuse_secret_args(args.extra_args)
     if any(a == "--api-key" or a.startswith("--api-key=") for a in sys.argv):
         say(f"serve: note: --api-key is visible to other local users in `ps`; prefer {SERVE_KEY_VAR} or --api-key-file")
-    plan = None
+    served = None
     if args.plan:
-        from heavylift.plan.serve_plan import engine_args, plan_for_serve
+        from heavylift.plan.serve_plan import plan_for_serve
 
-        plan = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
-        say(f"serve: plan for {plan.hardware}: predicted decode ~{plan.decode_tps:.1f} tok/s, "
-            f"{plan.total_bytes / 2**30:.2f} GiB in all")
-    extra = (engine_args(plan) if plan else []) + args.extra_args  # the user's own flags win
+        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
+        say(f"serve: plan for {served.plan.hardware}: predicted decode ~{served.plan.decode_tps:.1f} tok/s, "
+            f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
+        if served.note:
+            say(f"serve: {served.note}")
+    # the user's own flags after `--` win over the plan's (engines/llama_args.py)
     options = ServeOptions(model=args.model, ctx=args.ctx, parallel=args.parallel, host=args.host, port=args.port,
-                           keys=keys, threads=args.threads, slot_save_path=args.slot_save_path, extra_args=extra,
+                           keys=keys, threads=args.threads, slot_save_path=args.slot_save_path,
+                           extra_args=list(args.extra_args), settings=served.settings if served else None,
                            max_upload_bytes=args.max_upload_mb * 1000 * 1000,
                            kv_save_min_tokens=args.kv_save_min_tokens)
     sigterm_as_interrupt()
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(url, flush=True)  # last: the line that says "ready" to scripts
 
     try:
-        run_server(options, say, ready, plan=plan)
+        run_server(options, say, ready, plan=served.expected if served else None)
     except KeyboardInterrupt:
         say("serve: stopping ...")
     finally:

@@ -22,6 +22,7 @@ import httpx
 import uvicorn
 
 from heavylift.engines.launch import local_engine
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.llama_server import LlamaServer, check_bind
 from heavylift.engines.supervisor import Supervisor
 from heavylift.errors import EngineError, UsageError
@@ -43,6 +44,7 @@ class ServeOptions:
     threads: int | None = None
     slot_save_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    settings: LlamaArgs | None = None  # a plan's engine settings (serve --plan); the flags above replace its own
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     kv_save_min_tokens: int = 1024
 
@@ -91,10 +93,10 @@ class EngineWatch:
         props = self._props
         slots = self._get("/slots")
         settings = props.get("default_generation_settings") or {}
-        num_slots = props.get("total_slots") or self.engine.config.num_parallel
+        num_slots = props.get("total_slots") or self.engine.config.settings.num_parallel
         return EngineStatus(
             model=props.get("model_alias") or self.engine.config.alias, engine=self.engine.name,
-            ctx_total=self.engine.config.ctx_size, ctx_per_slot=settings.get("n_ctx"), num_slots=num_slots,
+            ctx_total=self.engine.config.settings.ctx_size, ctx_per_slot=settings.get("n_ctx"), num_slots=num_slots,
             pid=self.engine.pid, restarts=self.supervisor.num_restarts, is_healthy=slots is not None,
             memory=self.memory,
             busy_slots=sum(1 for s in slots if s.get("is_processing")) if isinstance(slots, list) else None)
@@ -102,7 +104,8 @@ class EngineWatch:
 
 def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Callable[[str, str], None],
                plan=None) -> None:
-    """on_ready(url, model_alias) is called once the gateway accepts connections."""
+    """on_ready(url, model_alias) is called once the gateway accepts connections; `plan`: the plan
+    this engine build should allocate (serve --plan), compared with what it did."""
     """Start everything, block until Ctrl-C/SIGTERM (KeyboardInterrupt) or the engine gives up."""
     from heavylift.analyze.engine_session import kv_dir, kv_key
     from heavylift.engines.credentials import new_engine_key
@@ -110,7 +113,8 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
     sock = bind_public(options.host, options.port, options.keys)
     engine = local_engine(options.model, ctx_size=options.ctx, num_parallel=options.parallel,
                           host="127.0.0.1", api_key=new_engine_key(), extra_args=options.extra_args,
-                          num_threads=options.threads, slot_save_path=options.slot_save_path or kv_dir())
+                          num_threads=options.threads, slot_save_path=options.slot_save_path or kv_dir(),
+                          settings=options.settings)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
     say(f"serve: starting {engine.printable_command}")
     say(f"serve: engine log {engine.config.log_path}")
@@ -127,7 +131,7 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
         FileStore(db).sweep()  # what a killed upload left behind
         db.close()
         runner = BatchRunner(engine.base_url, engine.api_key, RunnerConfig(
-            num_slots=options.parallel, can_save_kv=engine.config.slot_save_path == kv_dir(),
+            num_slots=options.parallel, can_save_kv=engine.config.settings.slot_save_path == kv_dir(),
             kv_key=kv_key(engine.config.alias or options.model, str(engine.config.model_path), options.extra_args),
             kv_save_min_tokens=options.kv_save_min_tokens), say, is_engine_up=engine.is_healthy)
         watch = EngineWatch(engine, supervisor, memory)
