@@ -56,6 +56,10 @@ class LlamaServerConfig:
     def alias(self) -> str | None:
         return self.settings.alias
 
+    @property
+    def slot_save_path(self) -> Path | None:
+        return self.settings.slot_save_path
+
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
