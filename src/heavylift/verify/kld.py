@@ -189,9 +189,10 @@ def ensure_base(reference: Path, text: Path, ctx: int, max_chunks: int, say: Cal
                                  f"{human_bytes(free)} free; lower --kld-chunks or free some space")
         elif m := _TOO_SHORT.search(line):
             state["too_short"] = int(m[1])
-        elif m := _ETA.search(line):
-            minutes = float(m[3]) + 60 * int(m[2] or 0)
-            say(f"verify: reference {float(m[1]):.1f} s per pass, ETA {60 * minutes:.0f} s (llama-perplexity's estimate)")
+        elif m := _ETA.search(line):  # printed after the first pass, with the estimate for all passes
+            left = 60 * (float(m[3]) + 60 * int(m[2] or 0)) - float(m[1])
+            say(f"verify: reference {float(m[1]):.1f} s per pass of up to {_n_seq(ctx)} chunks, "
+                f"ETA {max(0.0, left):.0f} s (from llama-perplexity's estimate)")
 
     try:
         run_tool(cmd, _log("kld-base"), on_line, what="llama-perplexity")
@@ -211,8 +212,13 @@ def ensure_base(reference: Path, text: Path, ctx: int, max_chunks: int, say: Cal
     return out, state["chunks"]
 
 
+def _n_seq(ctx: int) -> int:
+    """Chunks per pass: perplexity.cpp main sets n_parallel = max(1, n_batch / n_ctx), n_batch 2048 by default."""
+    return max(1, 2048 // ctx)
+
+
 def compare(candidate: Path, reference: Path, text: Path, *, ctx: int, max_chunks: int, is_stand_in: bool,
-            candidate_name: str, reference_name: str, say: Callable[[str], None]) -> KLDResult:
+            candidate_name: str, reference_name: str, text_label: str, say: Callable[[str], None]) -> KLDResult:
     """Run the KLD comparison (the reference's side computed once and cached)."""
     from heavylift.setup.engine_build import current_engine
 
@@ -244,7 +250,7 @@ def compare(candidate: Path, reference: Path, text: Path, *, ctx: int, max_chunk
     values["top1_agreement"] /= 100
     say(f"verify: KLD of {candidate_name} done in {progress.elapsed_s:.1f} s")
     return KLDResult(reference_model=reference_name, candidate_model=candidate_name, is_stand_in=is_stand_in,
-                     text=str(text), ctx=ctx, num_chunks=n_chunks, num_tokens_scored=n_chunks * (ctx - 1 - ctx // 2),
+                     text=text_label, ctx=ctx, num_chunks=n_chunks, num_tokens_scored=n_chunks * (ctx - 1 - ctx // 2),
                      logits_bytes=base.stat().st_size, logits_path=str(base), **values)
 
 

@@ -94,6 +94,8 @@ def run_verify(config: VerifyConfig | None, name: str, say: Callable[[str], None
     if failures:
         raise HeavyliftError(f"verify {name}: {'; '.join(failures)}; completed answers are saved, finish with "
                              f"`heavylift verify --resume {name}`")
+    for side, job in jobs.items():
+        _check_answered(jstore, job, side)
     run = vstore.require(name)
     kld = _kld(vstore, run, config, store, say) if config.kld_text else None
     report = _report(run, config, jstore, jobs, kld)
@@ -187,14 +189,17 @@ def _run_side(jstore: JobStore, job: Job, side: str, config: VerifyConfig, say: 
     from heavylift.analyze.job_runner import run_job, stop_orphaned_engine
 
     job = jstore.get(job.id)
-    if job.status == "done":
-        counts = jstore.counts(job.id)
+    counts = jstore.counts(job.id)
+    # A side without a single answer failed for a reason outside the model (key, model name): try again.
+    is_all_failed = not counts["done"] and counts["failed"] > 0
+    if job.status == "done" and not is_all_failed:
         say(f"verify: {side}: job {job.name} is done ({counts['done']} answers, {counts['failed']} failed)")
         return "done", None
     if job.status == "cancelled":
         return "cancelled", "cancelled with `heavylift cancel`"
     stop_orphaned_engine(jstore, job, say)
-    jstore.prepare_resume(job, retry_failed=False)
+    # Failed answers stay failed otherwise: at temperature 0 the model would write the same invalid answer.
+    jstore.prepare_resume(job, retry_failed=is_all_failed)
     job = jstore.get(job.id)
     counts = jstore.counts(job.id)
     if not counts["pending"]:
@@ -206,6 +211,23 @@ def _run_side(jstore: JobStore, job: Job, side: str, config: VerifyConfig, say: 
         _pick_model(engine, say)
     status = run_job(jstore, job, say, engine=engine, progress_interval_s=progress_interval_s)
     return status, jstore.get(job.id).error
+
+
+def _check_answered(jstore: JobStore, job: Job, side: str) -> None:
+    """A side with no answer at all (a wrong key, a model name the endpoint lacks) is a setup problem,
+    not a 0% agreement."""
+    counts = jstore.counts(job.id)
+    if counts["done"] or not counts["failed"]:
+        return
+    row = jstore.db.execute("SELECT error FROM units WHERE job_id=? AND status='failed' AND error IS NOT NULL LIMIT 1",
+                            (job.id,)).fetchone()
+    error = row[0] if row else "unknown error"
+    hint = ""
+    if " answered 401" in error or " answered 403" in error:
+        hint = "; check HEAVYLIFT_REFERENCE_API_KEY (or OPENAI_API_KEY)"
+    elif " answered 404" in error or "model" in error.lower():
+        hint = "; check --reference-model"
+    raise HeavyliftError(f"all {counts['failed']} answers of the {side} ({job.name}) failed, e.g.: {error[:200]}{hint}")
 
 
 def _pick_model(engine: ReferenceEndpoint, say: Callable[[str], None]) -> None:
@@ -256,7 +278,8 @@ def _kld(vstore: VerifyStore, run: VerifyRun, config: VerifyConfig, store: Model
         return kld_mod.KLDResult(**{k: v for k, v in run.kld.items() if k != "key"})
     result = kld_mod.compare(candidate.path, reference.path, text, ctx=config.kld_ctx, max_chunks=config.kld_chunks,
                              is_stand_in=bool(config.kld_reference and config.kld_reference != config.reference),
-                             candidate_name=candidate.name, reference_name=reference.name, say=say)
+                             candidate_name=candidate.name, reference_name=reference.name,
+                             text_label=", ".join(config.kld_text or []), say=say)
     vstore.save_kld(run, asdict(result), key)
     return result
 

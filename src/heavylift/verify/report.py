@@ -55,8 +55,10 @@ def to_markdown(report: VerifyReport, max_disagreements: int = 50) -> str:
     if report.agreement is not None:
         out.append(f"**Verdict: {report.verdict}** — agreement {_pct(report.agreement)} over {len(report.tasks)} "
                    f"task(s) and {report.num_documents} document(s). Rule: {report.rule}.")
+    elif not report.tasks:
+        out.append("No tasks were given: the token-level comparison only (no verdict; add --tasks or --ask for one).")
     else:
-        out.append("**Verdict: none** — no task could be compared (see the notes).")
+        out.append("**Verdict: none** — no answer could be compared (see the tasks' failures below).")
     out.append("")
     if report.tasks:
         out += ["| task | kind | compared | agreed | agreement | verdict | measures |", "|---|---|---:|---:|---:|---|---|"]
