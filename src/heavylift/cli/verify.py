@@ -84,13 +84,22 @@ def build_config(args: argparse.Namespace):
     tasks += [TaskSpec("question", question=q.strip()) for q in args.ask if q.strip()]
     if tasks and not args.docs:
         raise UsageError("--tasks/--ask need documents: add --docs PATH ...")
-    return VerifyConfig(candidate=args.candidate, docs=[str(p) for p in args.docs], tasks=tasks,
-                        reference=args.reference, reference_endpoint=args.reference_endpoint,
+    # absolute paths: `--resume` may run from another folder
+    return VerifyConfig(candidate=_model_arg(args.candidate), docs=[str(p.resolve()) for p in args.docs], tasks=tasks,
+                        reference=_model_arg(args.reference), reference_endpoint=args.reference_endpoint,
                         reference_model=args.reference_model,
-                        kld_text=[str(p) for p in args.kld] if args.kld else None, kld_reference=args.kld_reference,
+                        kld_text=[str(p.resolve()) for p in args.kld] if args.kld else None,
+                        kld_reference=_model_arg(args.kld_reference),
                         kld_chunks=args.kld_chunks, kld_ctx=args.kld_ctx, max_tokens=args.max_tokens, ctx=args.ctx,
                         parallel=args.parallel, min_f1=args.min_f1, num_tolerance=args.num_tolerance,
                         endpoint_wait_s=args.endpoint_wait, engine_args=list(args.extra_args))
+
+
+def _model_arg(name: str | None) -> str | None:
+    """A .gguf path made absolute; a stored name as it is."""
+    if name and ("/" in name or name.endswith(".gguf")):
+        return str(Path(name).expanduser().resolve())
+    return name
 
 
 def run(args: argparse.Namespace) -> int:

@@ -144,10 +144,8 @@ def _safe_name(text: str) -> str:
 
 
 def _target(config: QuantizeConfig, source: _Source, ftype: str, num_types: int, store: ModelStore) -> _Target:
-    if config.name and num_types == 1:
-        name = config.name
-    else:
-        name = f"{config.name or source.label}-{ftype.lower()}"
+    base = (config.name or "").lower()
+    name = base if base and num_types == 1 else f"{base or source.label}-{ftype.lower()}"
     if not _NAME_RE.match(name):
         raise UsageError(f"invalid model name {name!r}; use lowercase letters, digits, '.', '_' and '-' (--name)")
     if config.out_dir:
@@ -168,7 +166,7 @@ def _target(config: QuantizeConfig, source: _Source, ftype: str, num_types: int,
 
 
 def _intermediate_target(config: QuantizeConfig, source: _Source) -> _Target:
-    name = f"{config.name or source.label}-{source.ftype.lower()}"
+    name = f"{(config.name or '').lower() or source.label}-{source.ftype.lower()}"
     folder = config.out_dir.expanduser().resolve() if config.out_dir else paths.models_dir() / name
     target = _Target(source.ftype, name, folder / f"{name}.gguf", not config.out_dir, _predicted_bytes(source, source.ftype))
     target.reuse = target.path.exists() and _file_type(target.path) == source.ftype
