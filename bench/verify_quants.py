@@ -8,7 +8,7 @@ every candidate (verify reuses a side whose inputs are the same). Prints a Markd
 run, it does not change the numbers: answers are greedy, seed 0).
 
     python bench/verify_quants.py [--model default] [--types Q8_0,Q4_K_M,Q3_K_M,Q2_K]
-                                  [--max-tokens 64] [--kld-chunks 8] [--json]
+                                  [--max-tokens 128] [--kld-chunks 8] [--json]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default")
     parser.add_argument("--types", default="Q8_0,Q4_K_M,Q3_K_M,Q2_K")
-    parser.add_argument("--max-tokens", default="64")
+    parser.add_argument("--max-tokens", default="128")  # an extraction's JSON needs ~100
     parser.add_argument("--kld-chunks", default="8")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

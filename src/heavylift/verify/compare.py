@@ -141,7 +141,7 @@ def compare_free(candidate: str, reference: str, min_f1: float) -> FreeScore:
 
 def _nums(text: str) -> str:
     values = sorted(numbers_in(text))
-    return "{" + ", ".join(f"{v:g}" for v in values) + "}" if values else "none"
+    return "{" + ", ".join(f"{v:.0f}" if v.is_integer() else f"{v:g}" for v in values) + "}" if values else "none"
 
 
 # -- extracted values -------------------------------------------------------------------------------
