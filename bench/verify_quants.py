@@ -59,6 +59,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HEAVYLIFT_DATA_DIR", tempfile.mkdtemp(prefix="heavylift-bench-verify-"))
     out = Path(tempfile.mkdtemp(prefix="heavylift-quants-"))
+    cli("setup")  # registers the engine and the default model in this (fresh) database; seconds when cached
     load_before = os.getloadavg()
     started = time.monotonic()
     rows = []

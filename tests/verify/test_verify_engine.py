@@ -128,3 +128,19 @@ def test_reference_endpoint_down_then_back(quants: dict[str, str], tmp_path: Pat
         assert "check HEAVYLIFT_REFERENCE_API_KEY" in one_line_error(bad, 1)
     finally:
         server.stop()
+
+
+def test_names_resume_and_refuse_other_inputs(installed, kld_text: Path) -> None:
+    args = ["verify", "--candidate", "default", "--reference", "default", "--kld", str(kld_text), "--kld-chunks", "2",
+            "--name", "same", "--json"]
+    first = run_cli(*args, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert json.loads(first.stdout)["kld_mean"] < 1e-4  # a model against itself
+    again = run_cli(*args, timeout=900)
+    assert again.returncode == 0 and "same inputs; resuming" in again.stderr and "KLD already computed" in again.stderr
+    assert json.loads(again.stdout)["kld"] == json.loads(first.stdout)["kld"]
+    other = one_line_error(run_cli(*[a if a != "2" else "3" for a in args]))
+    assert "exists with other inputs" in other
+    assert "no verify run named 'nope'" in one_line_error(run_cli("verify", "--resume", "nope"))
+    assert "--reference MODEL or --reference-endpoint URL" in one_line_error(run_cli("verify", "--candidate", "default",
+                                                                                      "--kld", str(kld_text)))

@@ -1,6 +1,8 @@
 """The table of docs/verify.md, asserted: the default model's Q8_0, Q4_K_M, Q3_K_M and Q2_K, each
 verified against the original on the sample documents (the sample tasks) and their text (KLD).
-Marked slow: five analysis jobs and five llama-perplexity runs (the reference's computed once)."""
+Marked slow (five analysis jobs and five llama-perplexity runs, the reference's computed once: minutes)
+and run only when asked for: `bash scripts/test.sh -m slow`. The default run has the cheap ordering
+check (KLD over 2 chunks) in test_verify_engine.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from tests.conftest import REPO
 
 
 @pytest.mark.slow
-def test_quants_ordered_by_agreement_and_kld(installed) -> None:
+def test_quants_ordered_by_agreement_and_kld(installed, request: pytest.FixtureRequest) -> None:
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("minutes long: run it with `bash scripts/test.sh -m slow`")
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "verify_quants.py"), "--json",
                            "--kld-chunks", "4"], capture_output=True, text=True, timeout=3600, env=os.environ.copy())
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -113,7 +113,7 @@ def _check_models(config: VerifyConfig, store: ModelStore) -> None:
         raise UsageError("give exactly one of --reference MODEL or --reference-endpoint URL")
     if not config.tasks and not config.kld_text:
         raise UsageError("nothing to compare: give --tasks FILE or --ask QUESTION (and/or --kld TEXTFILE)")
-    _local(store, config.candidate)
+    candidate = _local(store, config.candidate)
     if config.reference:
         _local(store, config.reference)
     if config.kld_text:
@@ -132,6 +132,7 @@ def _check_models(config: VerifyConfig, store: ModelStore) -> None:
         for path in config.kld_text:
             if not Path(path).exists():
                 raise UsageError(f"--kld {path}: no such file or folder")
+        kld_mod.check_same_vocab(candidate.path, ref.path)  # before any work, not after the tasks
 
 
 def _memory_capacity() -> int | None:
