@@ -5,10 +5,11 @@ THAT --reference MODEL --docs samples/documents --tasks samples/verify_tasks.txt
 samples/documents`. The reference's answers and saved log-probs are computed once and reused by
 every candidate (verify reuses a side whose inputs are the same). Prints a Markdown table (or
 --json), with the machine's load average before and after (other work on the machine slows the
-run, it does not change the numbers: answers are greedy, seed 0).
+run, it does not change the numbers: answers are greedy, seed 0). Run again with the same
+--data-dir, it reuses the quants, the answers and the KLD results and only recomputes the reports.
 
     python bench/verify_quants.py [--model default] [--types Q8_0,Q4_K_M,Q3_K_M,Q2_K]
-                                  [--max-tokens 128] [--kld-chunks 8] [--json]
+                                  [--max-tokens 128] [--kld-chunks 8] [--data-dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ def main() -> int:
     parser.add_argument("--types", default="Q8_0,Q4_K_M,Q3_K_M,Q2_K")
     parser.add_argument("--max-tokens", default="128")  # an extraction's JSON needs ~100
     parser.add_argument("--kld-chunks", default="8")
+    parser.add_argument("--data-dir", type=Path, help="database and quants (default: a new temporary folder)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("HEAVYLIFT_DATA_DIR", tempfile.mkdtemp(prefix="heavylift-bench-verify-"))
-    out = Path(tempfile.mkdtemp(prefix="heavylift-quants-"))
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="heavylift-bench-verify-"))
+    os.environ["HEAVYLIFT_DATA_DIR"] = str(data)
+    out = data / "quants"
+    print(f"data and quants in {data}", file=sys.stderr)
     cli("setup")  # registers the engine and the default model in this (fresh) database; seconds when cached
     load_before = os.getloadavg()
     started = time.monotonic()
@@ -69,7 +73,7 @@ def main() -> int:
         proc = cli("verify", "--candidate", quant["path"], "--reference", args.model, "--docs",
                    str(REPO / "samples" / "documents"), "--tasks", str(REPO / "samples" / "verify_tasks.txt"),
                    "--kld", str(REPO / "samples" / "documents"), "--kld-chunks", args.kld_chunks,
-                   "--max-tokens", args.max_tokens, "--name", f"bench-{ftype.lower()}-{int(time.time())}", "--json")
+                   "--max-tokens", args.max_tokens, "--name", f"bench-{ftype.lower()}", "--json")
         rows.append(row(ftype, quant, json.loads(proc.stdout)))
         print(f"{ftype}: done at {time.monotonic() - started:.0f} s", file=sys.stderr)
     conditions = {"model": args.model, "max_tokens": int(args.max_tokens), "kld_chunks": int(args.kld_chunks),

@@ -45,6 +45,8 @@ def test_free_answers_need_the_same_numbers() -> None:
     assert other.f1 == pytest.approx(0.8)
     short = compare_free("Delaware.", "delaware", 0.5)
     assert short.is_exact and short.is_short and short.is_agreed
+    more = compare_free("Acme Ltd and Bolt Inc (company no. 8812345)", "Acme Ltd and Bolt Inc", 0.5)
+    assert more.is_agreed  # numbers on one side only: F1 decides
     loose = compare_free("The parties are Acme and Bolt", "Globex signed it", 0.5)
     assert not loose.is_agreed and "<" in loose.detail
 

@@ -6,7 +6,8 @@
 - classification: label agreement and Cohen's kappa;
 - free answers (questions, summaries): token F1 and ROUGE-L F1 over SQuAD-normalised words
   (lowercase, no punctuation or articles), exact match for short answers; an answer agrees when it
-  matches exactly, or when its token F1 reaches `min_f1` and it states the same numbers.
+  matches exactly, or when its token F1 reaches `min_f1` and it states no other numbers than the
+  reference (when both state numbers, the sets must be equal).
 A unit that failed on one side only counts as a disagreement; on both sides it is not compared.
 """
 
@@ -128,11 +129,12 @@ def compare_free(candidate: str, reference: str, min_f1: float) -> FreeScore:
     f1, rl = token_f1(cw, rw), rouge_l(cw, rw)
     exact = cw == rw
     short = len(cw) <= SHORT_WORDS and len(rw) <= SHORT_WORDS
-    same_numbers = numbers_in(candidate) == numbers_in(reference)
-    agreed = exact or (f1 >= min_f1 and same_numbers)
+    cn, rn = numbers_in(candidate), numbers_in(reference)
+    conflict = bool(cn and rn and cn != rn)  # both state numbers, and not the same ones
+    agreed = exact or (f1 >= min_f1 and not conflict)
     if exact:
         detail = "exact match"
-    elif not same_numbers:
+    elif conflict:
         detail = f"numbers differ ({_nums(candidate)} vs {_nums(reference)}); token F1 {f1:.2f}"
     else:
         detail = f"token F1 {f1:.2f} {'>=' if f1 >= min_f1 else '<'} {min_f1:.2f}, ROUGE-L {rl:.2f}"

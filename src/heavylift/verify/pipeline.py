@@ -295,8 +295,8 @@ def _report(run: VerifyRun, config: VerifyConfig, jstore: JobStore, jobs: dict[s
     if rows:
         tasks, comparisons = compare_jobs(config.tasks, rows["candidate"], rows["reference"], min_f1=config.min_f1,
                                           num_tolerance=config.num_tolerance)
-        notes += [f"free answers agree when they match exactly, or reach token F1 >= {config.min_f1:.2f} and state "
-                  f"the same numbers; extracted numbers agree within {config.num_tolerance:.1%}; the overall "
+        notes += [f"free answers agree when they match exactly, or reach token F1 >= {config.min_f1:.2f} without "
+                  f"stating other numbers; extracted numbers agree within {config.num_tolerance:.1%}; the overall "
                   "agreement is the mean of the tasks' agreements",
                   f"answers: `heavylift results {jobs['candidate'].name}` and `heavylift results {jobs['reference'].name}`"]
         skipped = [r for r in rows["reference"] if r.task is None]
