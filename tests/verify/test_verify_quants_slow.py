@@ -32,4 +32,4 @@ def test_quants_ordered_by_agreement_and_kld(installed, request: pytest.FixtureR
     agreement = [rows[t]["agreement"] for t in order]
     assert agreement == sorted(agreement, reverse=True), agreement  # higher-bit variants agree more
     assert agreement[0] > agreement[-1], agreement
-    assert rows["Q8_0"]["verdict"] == "safe", rows["Q8_0"]
+    assert rows["Q8_0"]["kappa"] == 1.0  # a one-token answer: the classification agrees where prose drifts
