@@ -110,6 +110,7 @@ def _sample_text(path: Path) -> Path:
 
 def test_imatrix_makes_the_lowest_types_possible(installed, tmp_path: Path) -> None:
     text = _sample_text(tmp_path / "text.txt")
+    text.write_text(f"Run {time.time_ns()}.\n" + text.read_text())  # computed by this run (the cache is by content)
     proc = run_cli("quantize", "default", "--to", "IQ2_XS", "--imatrix", str(text), "--out", str(tmp_path),
                    "--name", "t-iq2", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -118,6 +119,8 @@ def test_imatrix_makes_the_lowest_types_possible(installed, tmp_path: Path) -> N
     again = run_cli("quantize", "default", "--to", "Q4_0", "--imatrix", str(text), "--out", str(tmp_path / "b"),
                     "--name", "t-iq2b", timeout=900)  # the matrix depends on the source and the text only
     assert again.returncode == 0 and "reusing the importance matrix" in again.stderr
+    reused = again.stderr.split("reusing the importance matrix ")[1].split()[0]
+    Path(reused).unlink()  # keyed by this run's text: nothing later can reuse it
     short = tmp_path / "short.txt"
     short.write_text("Too short to learn anything from.")
     err = one_line_error(run_cli("quantize", "default", "--to", "Q4_0", "--imatrix", str(short), "--out",
@@ -156,3 +159,5 @@ def test_hugging_face_folder(installed, default_model_path: Path, tmp_path: Path
     assert kld.returncode == 0, kld.stderr[-3000:]
     report = json.loads(kld.stdout)
     assert report["kld_mean"] >= 0 and 0 <= report["top1_agreement"] <= 1
+    Path(report["kld"]["logits_path"]).unlink()  # keyed by this tmp file: no later run can reuse it
+    Path(report["kld"]["logits_path"]).with_suffix(".json").unlink()
