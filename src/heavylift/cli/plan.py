@@ -43,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--hw", default="local", help="'local' (default) or a spec like \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
     p.add_argument("--compare", action="store_true", help="one table over the standard rigs")
     p.add_argument("--list", action="store_true", help="list the built-in catalog")
+    p.add_argument("--list-hardware", action="store_true",
+                   help="list the known devices (--hw ids) with memory, bandwidth, FP16 compute, power, price, source")
     p.add_argument("--json", action="store_true", help="machine-readable output (the Plan dataclass)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
@@ -50,6 +52,11 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_hardware:
+        from heavylift.hardware.catalog import print_devices
+
+        print_devices(as_json=args.json)
+        return 0
     if args.list:
         for name in catalog.names():
             a = catalog.lookup(name)

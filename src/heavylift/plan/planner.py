@@ -91,7 +91,7 @@ def make_plan(src: ModelSource, rig: Rig, cfg: ContextConfig, prompt_tokens: int
     prompt = prompt_tokens or min(per_seq, 150_000)
     active = sum(t.n_elements * (arch.n_expert_used / arch.n_expert if "_exps" in t.name else 1)
                  for t in src.tensors if not t.name.startswith("token_embd") or arch.tied_embeddings)
-    speed = estimate(layers, arch, cfg, rig, placement, prompt, active)
+    speed = estimate(layers, arch, cfg, rig, placement, prompt, active, quant=src.quant)
     total = MemoryBreakdown()
     for d in placement.devices:
         total = total + d.breakdown

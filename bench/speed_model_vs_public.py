@@ -1,0 +1,102 @@
+"""The speed model against published llama.cpp measurements it was not fitted on.
+
+For every `split=holdout` row of src/heavylift/plan/data/public_measurements.csv that the model
+can predict (its model in the catalog, its hardware in the device catalog): the row, the
+measured tok/s, the prediction with the committed constants (plan/data/speed_params.json) and
+their ratio; then median |error| and the worst ratio for decode and prefill, overall and per class
+(full GPU dense, full GPU MoE, hybrid = GPU + weights in RAM, CPU, unified memory), the same for
+the fit rows, and the rows that could not be predicted with the reason. No engine, no timing.
+
+    python bench/speed_model_vs_public.py [--fit-rows] [--csv PATH]
+
+Targets on the held-out rows: decode median |error| <= 25%, worst <= 2x; prefill median <= 35%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from heavylift.plan.speed_cases import CLASSES, CSV_PATH, Case, build_all, load_rows
+from heavylift.plan.speed_fit import summary
+from heavylift.plan.speed_params import SpeedParams
+
+TARGETS = {"decode": (0.25, 2.0), "prefill": (0.35, None)}
+
+
+def placement_text(c: Case) -> str:
+    lay, row = c.geo.layout, c.row
+    if not c.rig.gpus:
+        return f"CPU {c.rig.cpu_cores}t"
+    gpus = f"{lay.n_gpu} GPU" if lay.n_gpu == 1 else f"{lay.n_gpu} GPUs"
+    if c.rig.is_unified:
+        return "unified"
+    if row.get("override_tensors", "").strip():
+        in_ram = sum(1 for e in lay.experts if e == lay.host) if any(c.geo.layers.experts) else 0
+        return f"{gpus}, -ot: FFN of {in_ram} layers in RAM"
+    if lay.host in lay.layer:
+        return f"{gpus}, -ngl {row.get('ngl')}"
+    return gpus
+
+
+def print_rows(cases: list[Case], params: SpeedParams) -> None:
+    print(f"{'id':6} {'class':14} {'model':22} {'quant':9} {'hw':30} {'placement':26} {'test':>9} {'depth':>6} "
+          f"{'measured':>9} {'predicted':>9} {'ratio':>6}")
+    for c in sorted(cases, key=lambda c: (CLASSES.index(c.cls), c.row["backend"], c.row["hw"], c.row["model_key"],
+                                          c.test, c.depth)):
+        pred = c.predict(params)
+        test = f"{c.test}{c.n_prompt or c.n_gen}"
+        print(f"{c.row['id']:6} {c.cls:14} {c.row['model_key'][:22]:22} {c.row['quant'][:9]:9} "
+              f"{(c.row['backend'] + ' ' + c.row['hw'])[:30]:30} {placement_text(c)[:26]:26} {test:>9} {c.depth:6} "
+              f"{c.measured:9.1f} {pred:9.1f} {pred / c.measured:6.2f}")
+
+
+def print_summary(title: str, cases: list[Case], params: SpeedParams, check: bool) -> bool:
+    print(f"\n{title}: {len(cases)} rows")
+    ok = True
+    for label, s in summary(cases, params).items():
+        kind = label.split(" /")[0]
+        verdict = ""
+        if check and label in TARGETS:
+            med, worst = TARGETS[kind]
+            hit = s["median_abs_err"] <= med and (worst is None or s["worst"] <= worst)
+            ok &= hit
+            verdict = ("  target: median <= " + f"{med:.0%}" + (f", worst <= {worst:.0f}x" if worst else "")
+                       + ("  MET" if hit else "  MISSED"))
+        print(f"  {label:28} rows {s['rows']:3}   median |error| {s['median_abs_err']:6.1%}   "
+              f"worst {s['worst']:5.2f}x{verdict}")
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--csv", type=Path, default=CSV_PATH, help="measurement file (default: the committed one)")
+    ap.add_argument("--fit-rows", action="store_true", help="also print the fit rows one by one")
+    args = ap.parse_args()
+    params = SpeedParams.fitted()
+    rows = load_rows(args.csv)
+    print(f"{args.csv.name}: {len(rows)} rows ({Counter(r['split'] for r in rows)['holdout']} held out); "
+          f"constants: {params.label}")
+    cases, skipped = build_all(rows)
+    hold = [c for c in cases if c.row["split"] == "holdout"]
+    fit = [c for c in cases if c.row["split"] == "fit"]
+    print("\nheld-out rows, predicted vs measured (tok/s):")
+    print_rows(hold, params)
+    ok = print_summary("HELD-OUT", hold, params, check=True)
+    print_summary("FIT SET (for comparison; the constants were fitted on these)", fit, params, check=False)
+    if args.fit_rows:
+        print("\nfit rows:")
+        print_rows(fit, params)
+    if skipped:
+        print(f"\nnot predicted: {len(skipped)} rows "
+              f"({Counter(r['split'] for r, _ in skipped)['holdout']} of them held out)")
+        for reason, n in Counter(reason for _, reason in skipped).most_common():
+            print(f"  {n:3}  {reason}")
+    print(f"\nheld-out targets {'all met' if ok else 'NOT all met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

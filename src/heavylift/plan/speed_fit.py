@@ -1,0 +1,189 @@
+"""Fit the speed model's constants on the `split=fit` rows of the public measurement set.
+
+    python -m heavylift.plan.speed_fit            # fit, print the fit-set errors, write the JSON
+
+Method: regularised least squares on log errors, with numpy only. The unknowns are the logs of
+the constants in FIT_KEYS; the residuals are log(predicted / measured) for every fit row plus,
+for every constant, (log value - log prior) / sigma: a constant that no row informs stays at its
+prior (plan/speed_params.py), one that many rows inform follows them. Levenberg-Marquardt steps
+with a forward-difference Jacobian, each constant kept inside its physical bounds (an efficiency
+never above 1). The held-out rows are never read here. The result, with a per-constant note of
+how many rows informed it, goes to plan/data/speed_params.json; the tool reads that file and never
+re-fits at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+from collections import Counter
+from dataclasses import asdict
+
+import numpy as np
+
+from heavylift.plan.speed_cases import Case, build_all, load_rows
+from heavylift.plan.speed_params import PARAMS_FILE, QUANT_FAMILIES, SpeedParams
+
+GPU_BACKENDS = ("cuda", "metal", "vulkan", "rocm")
+# constant -> (prior sigma in log units, lower bound, upper bound)
+_BACKEND_KEYS = {
+    "bw_eff": (0.5, 0.2, 0.98), "kv_eff": (0.7, 0.05, 0.98), "token_s": (1.2, 1e-5, 20e-3),
+    "layer_s": (1.2, 1e-7, 500e-6), "moe_layer_s": (1.2, 1e-7, 1e-3), "hop_s": (1.2, 1e-6, 1e-3),
+    "mm_eff": (0.7, 0.02, 0.98), "moe_mm_eff": (0.7, 0.01, 0.98), "half_tokens": (1.0, 1.0, 2048.0),
+    "attn_eff": (0.7, 0.01, 0.98), "ubatch_layer_s": (1.2, 1e-7, 5e-3), "link_eff": (0.4, 0.2, 0.98),
+    "hbm_factor": (0.5, 0.3, 1.5),
+}
+_CPU_KEYS = {
+    "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (0.7, 0.5e9, 60e9), "expert_eff": (0.5, 0.1, 1.0),
+    "kv_bps_per_core": (1.0, 0.1e9, 50e9), "kv_bps_per_core_fa": (1.0, 0.05e9, 50e9),
+    "prefill_flops_per_core": (0.7, 5e9, 500e9), "attn_nofa_eff": (0.5, 0.05, 2.0), "layer_s": (1.2, 1e-7, 1e-3),
+    "attn_fa_eff": (0.5, 0.05, 2.0),
+    "numa_gain": (0.7, 0.0, 1.0),
+}
+PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error
+
+
+# quant-family factors (K-quants are the reference, fixed at 1): (sigma, lower, upper)
+_QUANT = (0.5, 0.2, 3.0)
+
+
+def fit_keys() -> list[tuple[str, float, float, float]]:
+    keys = [(f"{b}.{k}", *v) for b in GPU_BACKENDS for k, v in _BACKEND_KEYS.items()]
+    keys += [(f"cpu.{k}", *v) for k, v in _CPU_KEYS.items()]
+    return keys + [(f"{kind}.{dev}.{fam}", *_QUANT) for kind in ("qd", "qp") for dev in ("gpu", "cpu")
+                   for fam in QUANT_FAMILIES if fam != "k"]
+
+
+def _target(p: SpeedParams, key: str) -> tuple[object, str]:
+    group, name = key.split(".", 1)
+    if group in ("qd", "qp"):
+        return (p.quant_decode if group == "qd" else p.quant_prefill), name
+    return (p.cpu if group == "cpu" else p.backends[group]), name
+
+
+def get(p: SpeedParams, key: str) -> float:
+    obj, name = _target(p, key)
+    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
+
+
+def with_values(base: SpeedParams, keys: list[str], values: np.ndarray) -> SpeedParams:
+    p = copy.deepcopy(base)
+    for key, v in zip(keys, values, strict=True):
+        obj, name = _target(p, key)
+        if isinstance(obj, dict):
+            obj[name] = float(v)
+        else:
+            setattr(obj, name, float(v))
+    return p
+
+
+def _uses(case: Case, key: str) -> bool:
+    group = key.split(".")[0]
+    lay = case.geo.layout
+    on_cpu = lay.host in lay.layer or lay.host in lay.experts or not case.rig.gpus
+    if group in ("qd", "qp"):
+        _, dev, fam = key.split(".")
+        tests = ("tg", "pg") if group == "qd" else ("pp", "pg")
+        if fam != case.geo.family or case.test not in tests:
+            return False
+        return on_cpu if dev == "cpu" else bool(case.rig.gpus)
+    if group == "cpu":
+        return on_cpu
+    return any(g.backend == group for g in case.rig.gpus)
+
+
+def log_errors(cases: list[Case], p: SpeedParams) -> np.ndarray:
+    return np.array([math.log(c.predict(p) / c.measured) for c in cases])
+
+
+def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40) -> tuple[SpeedParams, dict[str, int]]:
+    """The constants minimising the regularised squared log errors over `cases`, and per constant
+    the number of rows that depend on it."""
+    base = base or SpeedParams.priors()
+    spec = [k for k in fit_keys() if k[0].split(".")[0] in base.backends or k[0].startswith("cpu.")]
+    uses = {k[0]: [i for i, c in enumerate(cases) if _uses(c, k[0])] for k in spec}
+    spec = [k for k in spec if uses[k[0]]]
+    keys = [k[0] for k in spec]
+    sigma = np.array([k[1] for k in spec])
+    lo, hi = np.log([max(k[2], 1e-12) for k in spec]), np.log([k[3] for k in spec])
+    prior = np.log([get(base, k) for k in keys])
+    theta = prior.copy()
+    # the prior term is 0 at the prior; the clamp keeps log values inside the bounds
+    theta = np.clip(theta, lo, hi)
+
+    def residuals(t: np.ndarray) -> np.ndarray:
+        errs = log_errors(cases, with_values(base, keys, np.exp(t)))
+        return np.concatenate([errs, math.sqrt(PRIOR_WEIGHT) * (t - prior) / sigma])
+
+    r = residuals(theta)
+    lam = 1e-2
+    for _ in range(iterations):
+        jac = np.zeros((len(r), len(theta)))
+        for j, key in enumerate(keys):
+            h = 1e-3
+            t2 = theta.copy()
+            t2[j] += h
+            p2 = with_values(base, keys, np.exp(t2))
+            rows = uses[key]
+            for i in rows:
+                jac[i, j] = (math.log(cases[i].predict(p2) / cases[i].measured) - r[i]) / h
+            jac[len(cases) + j, j] = math.sqrt(PRIOR_WEIGHT) / sigma[j]
+        g = jac.T @ r
+        a = jac.T @ jac
+        improved = False
+        for _ in range(8):
+            step = np.linalg.solve(a + lam * np.diag(np.diag(a) + 1e-9), -g)
+            cand = np.clip(theta + step, lo, hi)
+            rc = residuals(cand)
+            if rc @ rc < r @ r:
+                theta, r, lam, improved = cand, rc, max(lam / 3, 1e-6), True
+                break
+            lam *= 4
+        if not improved or np.max(np.abs(step)) < 1e-4:
+            break
+    return with_values(base, keys, np.exp(theta)), {k: len(v) for k, v in uses.items()}
+
+
+def summary(cases: list[Case], p: SpeedParams) -> dict[str, dict[str, float]]:
+    """Per class and test kind: rows, median |error|, worst ratio (max of pred/meas, meas/pred)."""
+    groups: dict[str, list[float]] = {}
+    for c in cases:
+        ratio = c.predict(p) / c.measured
+        kind = "decode" if c.test == "tg" else "prefill"
+        for label in (kind, f"{kind} / {c.cls}"):
+            groups.setdefault(label, []).append(ratio)
+    out = {}
+    for label, ratios in sorted(groups.items()):
+        errs = sorted(abs(x - 1) for x in ratios)
+        out[label] = {"rows": len(ratios), "median_abs_err": float(np.median(errs)),
+                      "worst": float(max(max(x, 1 / x) for x in ratios))}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="fit the speed model on the split=fit public rows")
+    ap.add_argument("--dry-run", action="store_true", help="print, do not write plan/data/speed_params.json")
+    args = ap.parse_args()
+    rows = [r for r in load_rows() if r["split"] == "fit"]
+    cases, skipped = build_all(rows)
+    print(f"{len(rows)} fit rows: {len(cases)} predictable, {len(skipped)} skipped")
+    for reason, n in Counter(reason for _, reason in skipped).most_common():
+        print(f"  skipped {n:3}: {reason}")
+    params, informed = fit(cases)
+    classes = Counter(c.cls for c in cases)
+    params.label = (f"public fit: {len(cases)} split=fit rows of plan/data/public_measurements.csv "
+                    f"({', '.join(f'{n} {k}' for k, n in classes.items())}), plan/speed_fit.py")
+    for key, n in informed.items():
+        params.sources[key] = (f"fit on the {n} split=fit rows that depend on it" if n else "prior: no fit row uses it")
+    for label, s in summary(cases, params).items():
+        print(f"  fit set {label:28} rows {s['rows']:3}  median |err| {s['median_abs_err']:5.1%}  worst {s['worst']:4.2f}x")
+    if not args.dry_run:
+        PARAMS_FILE.write_text(json.dumps(asdict(params), indent=1, sort_keys=True) + "\n")
+        print(f"wrote {PARAMS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
