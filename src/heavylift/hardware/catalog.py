@@ -46,7 +46,7 @@ class DeviceSpec:
 
 def _gpu(key: str, name: str, mem_gb: float, bw_gbs: float, tflops: float, tdp: float, price: float | None,
          source: str, backend: str = "cuda") -> DeviceSpec:
-    hbm = key.startswith(("a100", "h100", "h200", "mi300"))  # the HBM parts of this catalog
+    hbm = key.startswith(("a100", "h100", "h200", "mi300", "mi100"))  # the HBM parts of this catalog
     return DeviceSpec(key, name, "gpu", int(mem_gb * GiB), bw_gbs * GB, tflops * 1e12, tdp, price, source, backend,
                       hbm=hbm)
 
@@ -148,6 +148,9 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
     _gpu("h100-pcie", "H100 PCIe 80GB", 80, 2000, 756.0, 350, None,
          "NVIDIA H100 datasheet (PCIe: 80 GB HBM2e, 2 TB/s, 350 W, FP16 tensor 1513 TFLOPS sparse -> 756 dense); "
          "price: unknown"),
+    _gpu("a10", "A10", 24, 600, 125.0, 150, None,
+         "NVIDIA A10 datasheet: 24 GB GDDR6 = 600 GB/s, 150 W, FP16 tensor 125 TFLOPS dense (250 sparse); "
+         "price: unknown (sold through partners)"),
     _gpu("a100-40gb", "A100 40GB SXM", 40, 1555, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
     _gpu("a100-80gb", "A100 80GB SXM", 80, 2039, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
     _gpu("h100", "H100 SXM 80GB", 80, 3350, 989.4, 700, None,
@@ -161,6 +164,16 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
     _gpu("rx-7900-xt", "Radeon RX 7900 XT", 20, 800, 103.0, 315, 899,
          "AMD Radeon RX 7900 XT product page: 20 GB GDDR6 320-bit 20 Gbps = 800 GB/s, 315 W, peak half precision "
          "103 TFLOPS; price: launch MSRP", backend="rocm"),
+    _gpu("radeon-ai-pro-r9700", "Radeon AI PRO R9700", 32, 640, 191.4, 300, 1299,
+         "AMD Radeon AI PRO R9700 product page: RDNA 4 (Navi 48) 64 CUs, 32 GB GDDR6 256-bit 20 Gbps = 640 GB/s, 300 W "
+         "board power; FP16 matrix dense = 64 CUs x 1024 FLOP/clk x 2.92 GHz; price: launch price as reported",
+         backend="rocm"),
+    _gpu("radeon-pro-w7800", "Radeon PRO W7800", 32, 576, 90.5, 260, 2499,
+         "AMD Radeon PRO W7800 product page: 70 CUs, 32 GB GDDR6 256-bit 18 Gbps = 576 GB/s, 260 W, peak half "
+         "precision 90.5 TFLOPS; price: launch MSRP", backend="rocm"),
+    _gpu("mi100", "Instinct MI100", 32, 1228.8, 184.6, 300, None,
+         "AMD Instinct MI100 datasheet: 32 GB HBM2, 1.2288 TB/s, 300 W, FP16 matrix 184.6 TFLOPS; price: unknown",
+         backend="rocm"),
     _gpu("mi300x", "Instinct MI300X", 192, 5300, 1307.4, 750, None,
          "AMD Instinct MI300X datasheet: 192 GB HBM3, 5.3 TB/s, 750 W, FP16 1307.4 TFLOPS dense; price: unknown",
          backend="rocm"),
@@ -221,7 +234,7 @@ DEVICE_ALIASES = {
     "ryzen-ai-max-395": "ryzen-ai-max-395-128gb", "ryzen-ai-max+-395": "ryzen-ai-max-395-128gb",
     "ai-max-395": "ryzen-ai-max-395-128gb", "8060s": "ryzen-ai-max-395-128gb", "rtx-pro-6000-blackwell": "rtx-pro-6000",
     "3080-ti": "rtx-3080-ti", "4070-ti": "rtx-4070-ti", "a100-pcie": "a100-80gb-pcie", "h100-80gb-pcie": "h100-pcie",
-    "6000-ada": "rtx-6000-ada", "m1": "m1-8gb", "m1-max": "m1-max-64gb",
+    "6000-ada": "rtx-6000-ada", "r9700": "radeon-ai-pro-r9700", "w7800": "radeon-pro-w7800", "m1": "m1-8gb", "m1-max": "m1-max-64gb",
 }
 
 
@@ -231,7 +244,7 @@ def closest(name: str, n: int = 4) -> list[str]:
 
 
 # System RAM: peak = MT/s x 8 bytes (64-bit channel) x channels (JEDEC DDR4/DDR5 arithmetic).
-RAM_DEFAULTS = {"ddr4": 3200, "ddr5": 5600}
+RAM_DEFAULTS = {"ddr3": 1600, "ddr4": 3200, "ddr5": 5600, "lpddr5": 6400, "lpddr5x": 8533}
 
 # Links: usable one-direction bandwidth of an x16 link after 128b/130b coding (PCI-SIG spec), and NVLink.
 LINKS: dict[str, tuple[float, str]] = {

@@ -40,7 +40,7 @@ FLOP_PER_CYCLE = {"avx2": 32, "avx512": 64, "neon": 16}
 _GPU = re.compile(r"^(?:(\d+)\s*[x×*]\s*)?(.+?)$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb|gib|g|tb|tib)$")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb/s|gbps|gib/s|gb/sec)$")
-_DDR = re.compile(r"^(ddr[45]|lpddr5x?)(?:-(\d{4,5}))?$")
+_DDR = re.compile(r"^(ddr[345]|lpddr5x?)(?:-(\d{4,5}))?$")
 _CH = re.compile(r"^(\d+)\s*-?(?:ch|chan|channel|channels)$")
 _CORES = re.compile(r"^(\d+)\s*-?(?:c|cores?)$")
 _SOCKETS = re.compile(r"^(\d+)\s*-?(?:s|sockets?|numa)$")
@@ -49,7 +49,8 @@ _SOCKETS = re.compile(r"^(\d+)\s*-?(?:s|sockets?|numa)$")
 def _norm(text: str) -> str:
     t = re.sub(r"[\s_]+", "-", text.strip().lower())
     for prefix in ("nvidia-", "geforce-", "apple-", "amd-", "radeon-"):
-        t = t.removeprefix(prefix)
+        if t not in DEVICES:
+            t = t.removeprefix(prefix)
     return t
 
 

@@ -152,7 +152,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     units = lay.n_gpu + 1
     weights, flops, kv = [0.0] * units, [0.0] * units, [0.0] * units
     expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
-    n_layers, n_moe = [0] * units, [0] * units
+    n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
     touched = w.experts_touched(b)
     hops = 0
     for il in range(len(w.dense_elems)):
@@ -161,6 +161,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         flops[u] += 2.0 * w.dense_elems[il] * b
         kv[u] += (w.kv_row_bytes[il] * w.kv_tokens(il, depth) + w.state_bytes[il]) * b
         n_layers[u] += 1
+        n_rec[u] += w.recurrent[il]
         if layers.experts[il]:
             (expert_w if ue == lay.host else weights)[ue] += layers.experts[il] * touched
             flops[ue] += 2.0 * w.expert_elems[il] * w.frac * b
@@ -183,7 +184,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         mem_s = weights[g] / (spec.bandwidth_bps * min(eff, 1.0))
         comp_s = flops[g] / (spec.fp16_flops * bp.mm_eff)
         time_s += max(mem_s, comp_s) + kv[g] / (spec.bandwidth_bps * bp.kv_eff)
-        time_s += n_layers[g] * bp.layer_s + n_moe[g] * bp.moe_layer_s
+        time_s += n_layers[g] * bp.layer_s + n_moe[g] * bp.moe_layer_s + n_rec[g] * bp.recurrent_layer_s
         roof_s += (weights[g] + kv[g]) / spec.bandwidth_bps
     h = lay.host
     if weights[h] or expert_w[h] or kv[h]:
@@ -194,6 +195,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         time_s += max(expert_w[h] / ram, per_seq * expert_w[h] / (core * p.cpu.expert_eff))
         kv_core = _cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
         time_s += kv[h] / min(ram, kv_core)
+        time_s += n_rec[h] * p.cpu.recurrent_layer_s
         if lay.n_gpu:
             time_s += n_layers[h] * p.cpu.layer_s
         roof_s += (weights[h] + expert_w[h] + kv[h]) / rig.ram_bandwidth_bps
@@ -274,7 +276,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             spec, bp = rig.gpus[g], p.backend(rig.gpus[g].backend)
             times[g] += dense_f / (spec.fp16_flops * bp.mm_eff * q_gpu * _sat(u, bp))
             times[g] += attn_f / (spec.fp16_flops * bp.attn_eff)
-            times[g] += bp.ubatch_layer_s
+            times[g] += bp.ubatch_layer_s + (u * bp.recurrent_token_s if w.recurrent[il] else 0.0)
             roof += (dense_f + attn_f) / spec.fp16_flops
         else:
             # a layer kept in RAM: its matmuls go to GPU 0 with the weights streamed (op offload),
@@ -300,7 +302,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
         else:
-            times[lay.host] += exp_f / (cpu_rate * q_cpu)
+            times[lay.host] += exp_f / (cpu_rate * q_cpu * p.cpu.moe_prefill_eff)
             roof += exp_f / rig.cpu_flops
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]

@@ -39,6 +39,9 @@ SAME_SHAPES = {
     "llama-3-8b": "llama-3.1-8b",  # Meta-Llama-3-8B: 32 x 4096, GQA 8, vocab 128256, as 3.1-8B
     "llama-3-70b": "llama-3.1-70b",  # Meta-Llama-3-70B: 80 x 8192, GQA 8, vocab 128256, as 3.1-70B
     "qwen3-coder-30b-a3b": "qwen3-30b-a3b",  # Qwen3-Coder-30B-A3B: the Qwen3-30B-A3B shapes
+    "qwen2.5-coder-7b": "qwen2.5-7b",  # Qwen2.5-Coder-7B: 28 x 3584, GQA 4, vocab 152064, as Qwen2.5-7B
+    "minimax-m2.7": "minimax-m2",  # llama-bench prints the arch as `minimax-m2 230B.A10B`
+    "deepseek-r1": "deepseek-v3",  # same architecture (DeepSeek-R1 is a V3 fine-tune)
 }
 
 
@@ -108,13 +111,14 @@ def _build(row: dict, key: str) -> Case:
                     _int(row["depth"], 0), fa, float(row["tps"]), row=row, file_bytes=size,
                     kv_type=row.get("type_k", "").strip().lower() or "f16", n_ubatch=_int(row.get("n_ubatch", ""), 512),
                     n_batch=_int(row.get("n_batch", ""), 2048), ngl=_int(row.get("ngl", ""), 999),
-                    overrides=row.get("override_tensors", ""), tensor_split=row.get("tensor_split", ""))
+                    overrides=row.get("override_tensors", ""), tensor_split=row.get("tensor_split", ""),
+                    n_cpu_moe=_int(row.get("n_cpu_moe", ""), 0))
 
 
 def case_for(src: ModelSource, rig: Rig, test: str, n_prompt: int, n_gen: int, depth: int, fa: bool,
              measured: float, *, row: dict | None = None, file_bytes: float | None = None, kv_type: str = "f16",
              n_ubatch: int = 512, n_batch: int = 2048, ngl: int = 999, overrides: str = "",
-             tensor_split: str = "") -> Case:
+             tensor_split: str = "", n_cpu_moe: int = 0) -> Case:
     """A llama-bench-like measurement (pp n_prompt / tg n_gen / pg, at `depth`) of `src` on `rig` as a case.
     file_bytes: the real file size; the predicted tensor sizes are scaled to it."""
     arch = src.arch
@@ -126,6 +130,10 @@ def case_for(src: ModelSource, rig: Rig, test: str, n_prompt: int, n_gen: int, d
                             int(layers.token_embd * ratio), int(layers.output * ratio))
     ctx = max(256, depth + n_prompt + n_gen)
     cfg = ContextConfig(ctx, 1, kv_type if fa else "f16", n_batch, n_ubatch, fa)
+    if n_cpu_moe:
+        # common/arg.cpp --n-cpu-moe N: an override "blk\.i\.ffn_(up|down|gate)_exps=CPU" for i < N, after -ot's
+        extra = ",".join(f"blk\\.{il}\\.ffn_(up|down|gate)_exps=CPU" for il in range(min(n_cpu_moe, arch.n_layer)))
+        overrides = f"{overrides},{extra}" if overrides.strip() else extra
     placement = case_placement(layers, arch.n_layer, rig, ngl if rig.gpus else 0, overrides, tensor_split)
     geo = geometry(layers, arch, cfg, rig, placement, src.quant)
     return Case(row or {}, classify(rig, arch.is_moe, geo), test, measured, n_prompt, n_gen, depth, rig, cfg,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import math
 from collections import Counter
 from dataclasses import asdict
@@ -26,6 +27,7 @@ import numpy as np
 from heavylift.plan.speed_cases import Case, build_all, load_rows
 from heavylift.plan.speed_params import PARAMS_FILE, QUANT_FAMILIES, SpeedParams
 
+log = logging.getLogger(__name__)
 GPU_BACKENDS = ("cuda", "metal", "vulkan", "rocm")
 # constant -> (prior sigma in log units, lower bound, upper bound)
 _BACKEND_KEYS = {
@@ -33,13 +35,13 @@ _BACKEND_KEYS = {
     "layer_s": (1.2, 1e-7, 500e-6), "moe_layer_s": (1.2, 1e-7, 1e-3), "hop_s": (1.2, 1e-6, 1e-3),
     "mm_eff": (0.7, 0.02, 0.98), "moe_mm_eff": (0.7, 0.01, 0.98), "half_tokens": (1.0, 1.0, 2048.0),
     "attn_eff": (0.7, 0.01, 0.98), "ubatch_layer_s": (1.2, 1e-7, 5e-3), "link_eff": (0.4, 0.2, 0.98),
-    "hbm_factor": (0.5, 0.3, 1.5),
+    "hbm_factor": (0.5, 0.3, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3), "recurrent_token_s": (3.0, 1e-9, 1e-4),
 }
 _CPU_KEYS = {
     "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (0.7, 0.5e9, 60e9), "expert_eff": (0.5, 0.1, 1.0),
     "kv_bps_per_core": (1.0, 0.1e9, 50e9), "kv_bps_per_core_fa": (1.0, 0.05e9, 50e9),
     "prefill_flops_per_core": (0.7, 5e9, 500e9), "attn_nofa_eff": (0.5, 0.05, 2.0), "layer_s": (1.2, 1e-7, 1e-3),
-    "attn_fa_eff": (0.5, 0.05, 2.0),
+    "attn_fa_eff": (0.5, 0.05, 2.0), "moe_prefill_eff": (0.7, 0.05, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
     "numa_gain": (0.7, 0.0, 1.0),
 }
 PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error
@@ -102,7 +104,7 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
     """The constants minimising the regularised squared log errors over `cases`, and per constant
     the number of rows that depend on it."""
     base = base or SpeedParams.priors()
-    spec = [k for k in fit_keys() if k[0].split(".")[0] in base.backends or k[0].startswith("cpu.")]
+    spec = [k for k in fit_keys() if k[0].split(".")[0] in (*base.backends, "cpu", "qd", "qp")]
     uses = {k[0]: [i for i, c in enumerate(cases) if _uses(c, k[0])] for k in spec}
     spec = [k for k in spec if uses[k[0]]]
     keys = [k[0] for k in spec]
@@ -119,7 +121,7 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
 
     r = residuals(theta)
     lam = 1e-2
-    for _ in range(iterations):
+    for it in range(iterations):
         jac = np.zeros((len(r), len(theta)))
         for j, key in enumerate(keys):
             h = 1e-3
@@ -141,9 +143,37 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
                 theta, r, lam, improved = cand, rc, max(lam / 3, 1e-6), True
                 break
             lam *= 4
+        log.debug("iteration %d: cost %.4f lambda %.2g improved %s", it, float(r @ r), lam, improved)
         if not improved or np.max(np.abs(step)) < 1e-4:
             break
+    log.debug("fit: %d iterations, cost %.4f", it + 1, float(r @ r))
     return with_values(base, keys, np.exp(theta)), {k: len(v) for k, v in uses.items()}
+
+
+# A machine's core speed: the per-core constants that scale together when a core is faster
+# (clock, SIMD width, IPC, a vCPU sharing its core): the decode and KV rates, and the FLOP rate.
+CORE_GROUPS = {"decode": ("decode_bps_per_core", "kv_bps_per_core", "kv_bps_per_core_fa"),
+               "prefill": ("prefill_flops_per_core",)}
+
+
+def calibrate_core_speed(cases: list[Case], params: SpeedParams) -> tuple[SpeedParams, dict[str, float]]:
+    """`params` with the CPU's per-core rates scaled to this machine: one factor for decode (fitted on
+    the tg cases given) and one for prefill (the pp cases), each the geometric-mean ratio of measured
+    to predicted, iterated because the CPU is only partly compute-bound."""
+    p = copy.deepcopy(params)
+    factors = {"decode": 1.0, "prefill": 1.0}
+    for _ in range(8):
+        for group, tests in (("decode", ("tg",)), ("prefill", ("pp",))):
+            chosen = [c for c in cases if c.test in tests]
+            if not chosen:
+                continue
+            f = math.exp(sum(math.log(c.measured / c.predict(p)) for c in chosen) / len(chosen))
+            factors[group] *= f
+            for name in CORE_GROUPS[group]:
+                setattr(p.cpu, name, getattr(p.cpu, name) * f)
+    p.label = f"{params.label}; per-core rates calibrated on this machine (x{factors['decode']:.2f} decode, " \
+              f"x{factors['prefill']:.2f} prefill)"
+    return p, factors
 
 
 def summary(cases: list[Case], p: SpeedParams) -> dict[str, dict[str, float]]:

@@ -51,6 +51,10 @@ class BackendParams:
     ubatch_layer_s: float = 50e-6
     # prefill: achieved fraction of the host link when weights in RAM are streamed to the GPU
     link_eff: float = 0.8
+    # a recurrent (gated delta-net / SSM) layer's extra fixed cost: per token in decode, and per
+    # token of a ubatch in prefill (the chunked delta rule runs many small ops)
+    recurrent_layer_s: float = 50e-6
+    recurrent_token_s: float = 2e-6
     # decode: HBM devices (A100, H100, MI300X) reach a lower fraction of their peak in llama.cpp's
     # mat-vec kernels than GDDR/LPDDR ones (more bytes must be in flight to fill HBM)
     hbm_factor: float = 0.8
@@ -73,6 +77,8 @@ class CpuParams:
     prefill_flops_per_core: float = 50e9  # matmul FLOP/s per core
     attn_nofa_eff: float = 0.6  # attention FLOPs without flash attention, relative to matmul
     attn_fa_eff: float = 1.0  # attention FLOPs with flash attention, relative to matmul
+    moe_prefill_eff: float = 0.5  # mul_mat_id FLOPs in prefill, relative to matmul (few tokens per expert)
+    recurrent_layer_s: float = 200e-6  # a recurrent layer's extra cost per token (decode)
     # fixed cost per layer per token on the CPU (thread barriers between ops)
     layer_s: float = 10e-6
 

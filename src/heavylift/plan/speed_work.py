@@ -37,6 +37,7 @@ class TokenWork:
     swa: list[bool]
     n_swa: int
     n_embd: int
+    recurrent: list[bool]
 
     def kv_tokens(self, il: int, depth: int) -> int:
         return min(depth, self.n_swa) if self.swa[il] and self.n_swa else depth
@@ -67,7 +68,8 @@ def token_work(arch: ModelArch, cfg: ContextConfig, layer_bytes_dense: list[int]
         state.append(0)
     frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
     return TokenWork(dense, experts, output, frac, arch.n_expert, arch.n_expert_used, kv_row, state, attn,
-                     list(arch.swa_layers), arch.n_swa, arch.n_embd)
+                     list(arch.swa_layers), arch.n_swa, arch.n_embd,
+                     list(arch.recurrent_layers))
 
 
 def _elements(arch: ModelArch, dense_b: list[int], experts_b: list[int], output_b: int) -> tuple[list[int], list[int], int]:
