@@ -70,25 +70,30 @@ class _Layout:
 
 
 def _layout(placement: Placement, rig: Rig, n: int) -> _Layout:
-    gpu_devs = [d for d in placement.devices if d.kind == "gpu"][: len(rig.gpus)]
+    """Per layer, the unit that runs it and the unit that holds its experts; the output layer's unit."""
+    n_gpu = len(rig.gpus)
+    if hasattr(placement, "layer_device"):
+        # llama.cpp's own assignment (plan/placement.py): devices 0..n_layer, the last the output
+        # layer, -1 = CPU; each device lists the layers whose expert tensors it holds (-ot, -ncmoe)
+        dev = [n_gpu if d < 0 or d >= n_gpu else d for d in placement.layer_device]
+        layer, output = dev[:n], dev[n] if len(dev) > n else n_gpu
+        experts = list(layer)
+        for g, d in enumerate(placement.devices):
+            unit = n_gpu if d.kind == "cpu" else g
+            for il in d.expert_layers:
+                experts[il] = unit
+        return _Layout(layer, experts, output, n_gpu)
+    # the older Placement: GPU devices with their layers, the host with expert_layers_in_ram
+    gpu_devs = [d for d in placement.devices if d.kind == "gpu"][:n_gpu]
     host_dev = next(d for d in placement.devices if d.kind == "cpu")
-    n_gpu = len(gpu_devs)
     layer = [n_gpu] * n
     for g, d in enumerate(gpu_devs):
         for il in d.layers:
             layer[il] = g
     in_ram = set(host_dev.expert_layers_in_ram)
     experts = [n_gpu if il in in_ram else layer[il] for il in range(n)]
-    for il, g in (getattr(placement, "expert_gpu", None) or {}).items():  # -ot blk.N.ffn_*_exps=CUDA1
-        if il not in in_ram and g < n_gpu:
-            experts[il] = g
-    # llama-model.cpp: the output layer is the last of the -ngl layers (placement says on which GPU)
-    if hasattr(placement, "output_gpu"):
-        out = placement.output_gpu
-        output = n_gpu if out is None or out >= n_gpu else out
-    else:
-        output = n_gpu - 1 if n_gpu and placement.n_gpu_layers >= n else n_gpu
-    return _Layout(layer, experts, output, n_gpu)
+    output = n_gpu - 1 if gpu_devs and placement.n_gpu_layers >= n else n_gpu
+    return _Layout(layer, experts, output, len(gpu_devs))
 
 
 @dataclass

@@ -24,9 +24,9 @@ from heavylift.hardware.catalog import GiB
 from heavylift.hardware.rig import Rig
 from heavylift.hardware.spec import parse_spec
 from heavylift.models import catalog
-from heavylift.plan.memory import ContextConfig, MemoryBreakdown
+from heavylift.plan.memory import ContextConfig
 from heavylift.plan.model_source import ModelSource
-from heavylift.plan.placement import DevicePlan, LayerBytes, Placement
+from heavylift.plan.placement import LayerBytes
 from heavylift.plan.speed import Geometry, decode_step, geometry, prefill_seconds
 from heavylift.plan.speed_params import SpeedParams
 
@@ -151,7 +151,21 @@ def classify(rig: Rig, is_moe: bool, geo: Geometry) -> str:
     return "full GPU MoE" if is_moe else "full GPU dense"
 
 
-def case_placement(layers: LayerBytes, n: int, rig: Rig, ngl: int, overrides: str, tensor_split: str) -> Placement:
+@dataclass
+class CaseDevice:
+    kind: str  # "gpu" | "cpu"
+    expert_layers: list[int]  # layers whose expert tensors this device holds
+
+
+@dataclass
+class CasePlacement:
+    """The part of a placement the speed model reads (the shape of plan/placement.py's Placement)."""
+
+    layer_device: list[int]  # per layer 0..n_layer (the last: the output layer): -1 = CPU, else GPU index
+    devices: list[CaseDevice]  # the GPUs in order, then the host
+
+
+def case_placement(layers: LayerBytes, n: int, rig: Rig, ngl: int, overrides: str, tensor_split: str) -> CasePlacement:
     """Which device each layer and each layer's experts use under llama.cpp's -ngl / -ts / -ot rules."""
     n_gpu = len(rig.gpus)
     i_gpu_start = max(n + 1 - ngl, 0)
@@ -166,34 +180,25 @@ def case_placement(layers: LayerBytes, n: int, rig: Rig, ngl: int, overrides: st
 
     def device(il: int) -> int:
         if not n_gpu or il < i_gpu_start or il - i_gpu_start >= act:
-            return n_gpu
+            return -1
         return min(bisect.bisect_right(cum, (il - i_gpu_start) / act), n_gpu - 1)
 
-    layer_dev = [device(il) for il in range(n)]
+    layer_dev = [device(il) for il in range(n + 1)]
     rules = []
     for item in (x.strip() for x in overrides.split(",") if x.strip()):
         pattern, _, target = item.rpartition("=")
         m = re.search(r"(\d+)$", target)
-        rules.append((re.compile(pattern), n_gpu if target.upper().startswith("CPU") else int(m.group(1)) if m else 0))
-    expert_dev = list(layer_dev)
+        rules.append((re.compile(pattern), -1 if target.upper().startswith("CPU") else int(m.group(1)) if m else 0))
+    expert_dev = list(layer_dev[:n])
     for il in range(n):
-        if not layers.experts[il]:
-            continue
         for rx, dev in rules:
-            if rx.search(f"blk.{il}.ffn_up_exps.weight"):
-                expert_dev[il] = min(dev, n_gpu)
+            if layers.experts[il] and rx.search(f"blk.{il}.ffn_up_exps.weight"):
+                expert_dev[il] = dev if dev < n_gpu else -1
                 break
-    devices = [DevicePlan(f"GPU{g}", "gpu", rig.gpus[g].memory_bytes, rig.gpus[g].memory_bytes, 0, MemoryBreakdown(),
-                          [il for il in range(n) if layer_dev[il] == g]) for g in range(n_gpu)]
-    devices.append(DevicePlan("CPU + RAM", "cpu", rig.ram_bytes, rig.ram_bytes, 0, MemoryBreakdown(),
-                              [il for il in range(n) if layer_dev[il] == n_gpu],
-                              [il for il in range(n) if layers.experts[il] and expert_dev[il] == n_gpu]))
-    placement = Placement(devices, min(ngl, n + 1), 0, [len(d.layers) for d in devices[:-1]], True, "")
-    out = device(n)
-    placement.output_gpu = out if out < n_gpu else None  # type: ignore[attr-defined]
-    placement.expert_gpu = {il: expert_dev[il] for il in range(n) if expert_dev[il] < n_gpu  # type: ignore[attr-defined]
-                            and expert_dev[il] != layer_dev[il]}
-    return placement
+    held = [il for il in range(n) if layers.experts[il]]
+    devices = [CaseDevice("gpu", [il for il in held if expert_dev[il] == g]) for g in range(n_gpu)]
+    devices.append(CaseDevice("cpu", [il for il in held if expert_dev[il] == -1]))
+    return CasePlacement(layer_dev, devices)
 
 
 def build_all(rows: list[dict]) -> tuple[list[Case], list[tuple[dict, str]]]:
