@@ -90,12 +90,16 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
          f"{_AMPERE}: 46 SMs x 1024 x 1.725 GHz; 8 GB GDDR6 256-bit 14 Gbps = 448 GB/s; 220 W; price: launch MSRP"),
     _gpu("rtx-3080", "RTX 3080 10GB", 10, 760, 119.1, 320, 699,
          f"{_AMPERE}: 68 SMs, 1710 MHz (119/238 TFLOPS); 10 GB GDDR6X 320-bit 19 Gbps = 760 GB/s; 320 W; price: launch MSRP"),
+    _gpu("rtx-3080-ti", "RTX 3080 Ti", 12, 912, 136.4, 350, 1199,
+         f"{_AMPERE}: 80 SMs x 1024 x 1.665 GHz; 12 GB GDDR6X 384-bit 19 Gbps = 912 GB/s; 350 W; price: launch MSRP"),
     _gpu("rtx-3090", "RTX 3090", 24, 936, 142.3, 350, 1499,
          f"{_AMPERE}: 82 SMs, 1695 MHz (142/285 TFLOPS); 24 GB GDDR6X 384-bit 19.5 Gbps = 936 GB/s; 350 W; price: launch MSRP"),
     _gpu("rtx-3090-ti", "RTX 3090 Ti", 24, 1008, 160.0, 450, 1999,
          f"{_AMPERE}: 84 SMs x 1024 x 1.86 GHz; 24 GB GDDR6X 21 Gbps = 1008 GB/s; 450 W; price: launch MSRP"),
     _gpu("rtx-4060-ti-16gb", "RTX 4060 Ti 16GB", 16, 288, 88.3, 165, 499,
          f"{_ADA}: 34 SMs x 1024 x 2.535 GHz; 16 GB GDDR6 128-bit 18 Gbps = 288 GB/s; 165 W; price: launch MSRP"),
+    _gpu("rtx-4070-ti", "RTX 4070 Ti", 12, 504, 160.4, 285, 799,
+         f"{_ADA}: 60 SMs x 1024 x 2.61 GHz; 12 GB GDDR6X 192-bit 21 Gbps = 504 GB/s; 285 W; price: launch MSRP"),
     _gpu("rtx-4070-ti-super", "RTX 4070 Ti SUPER", 16, 672, 176.4, 285, 799,
          f"{_ADA}: 66 SMs x 1024 x 2.61 GHz; 16 GB GDDR6X 256-bit 21 Gbps = 672 GB/s; 285 W; price: launch MSRP"),
     _gpu("rtx-4080", "RTX 4080", 16, 716.8, 194.9, 320, 1199,
@@ -120,17 +124,6 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
     _gpu("a6000", "RTX A6000", 48, 768, 154.8, 300, 4650,
          "NVIDIA RTX A6000 datasheet: 48 GB GDDR6 ECC, 768 GB/s, 300 W, tensor 309.7 TFLOPS sparse -> 154.8 dense; "
          "price: NVIDIA list price at launch"),
-    _gpu("l40s", "L40S", 48, 864, 362.1, 350, None,
-         "NVIDIA L40S datasheet: 48 GB GDDR6 ECC, 864 GB/s, 350 W, FP16 tensor 362.05 TFLOPS dense (733 sparse); "
-         "price: unknown (sold through partners, no list price)"),
-    _gpu("rtx-pro-6000", "RTX PRO 6000 Blackwell", 96, 1792, 503.8, 600, 8565,
-         "NVIDIA RTX PRO 6000 Blackwell Workstation datasheet: 96 GB GDDR7 ECC 512-bit, 1792 GB/s, 600 W, "
-         "4000 AI TOPS (FP4 sparse) -> 500 TFLOPS FP16 dense (188 SMs x 1024 x 2.617 GHz = 503.8); "
-         "price: reported launch price"),
-    _gpu("rtx-3080-ti", "RTX 3080 Ti", 12, 912, 136.4, 350, 1199,
-         f"{_AMPERE}: 80 SMs x 1024 x 1.665 GHz; 12 GB GDDR6X 384-bit 19 Gbps = 912 GB/s; 350 W; price: launch MSRP"),
-    _gpu("rtx-4070-ti", "RTX 4070 Ti", 12, 504, 160.4, 285, 799,
-         f"{_ADA}: 60 SMs x 1024 x 2.61 GHz; 12 GB GDDR6X 192-bit 21 Gbps = 504 GB/s; 285 W; price: launch MSRP"),
     _gpu("rtx-4000-ada", "RTX 4000 Ada", 20, 360, 81.8, 130, 1250,
          "NVIDIA RTX 4000 Ada datasheet: 20 GB GDDR6 160-bit = 360 GB/s, 130 W, 327 AI TOPS (FP8 sparse) -> "
          "81.8 TFLOPS FP16 dense; price: NVIDIA list price at launch"),
@@ -140,37 +133,44 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
     _gpu("rtx-6000-ada", "RTX 6000 Ada", 48, 960, 364.2, 300, 6800,
          "NVIDIA RTX 6000 Ada datasheet: 48 GB GDDR6 384-bit = 960 GB/s, 300 W, 1457 AI TOPS (FP8 sparse) -> "
          "364 TFLOPS FP16 dense (142 SMs x 1024 x 2.505 GHz); price: NVIDIA list price at launch"),
+    _gpu("rtx-pro-6000", "RTX PRO 6000 Blackwell", 96, 1792, 503.8, 600, 8565,
+         "NVIDIA RTX PRO 6000 Blackwell Workstation datasheet: 96 GB GDDR7 ECC 512-bit, 1792 GB/s, 600 W, "
+         "4000 AI TOPS (FP4 sparse) -> 500 TFLOPS FP16 dense (188 SMs x 1024 x 2.617 GHz = 503.8); "
+         "price: reported launch price"),
+    _gpu("a10", "A10", 24, 600, 125.0, 150, None,
+         "NVIDIA A10 datasheet: 24 GB GDDR6 = 600 GB/s, 150 W, FP16 tensor 125 TFLOPS dense (250 sparse); "
+         "price: unknown (sold through partners)"),
     _gpu("a40", "A40", 48, 696, 149.7, 300, None,
          "NVIDIA A40 datasheet: 48 GB GDDR6 = 696 GB/s, 300 W, FP16 tensor 149.7 TFLOPS dense (299.4 sparse); "
          "price: unknown (sold through partners)"),
+    _gpu("l40s", "L40S", 48, 864, 362.1, 350, None,
+         "NVIDIA L40S datasheet: 48 GB GDDR6 ECC, 864 GB/s, 350 W, FP16 tensor 362.05 TFLOPS dense (733 sparse); "
+         "price: unknown (sold through partners, no list price)"),
+    _gpu("a100-40gb", "A100 40GB SXM", 40, 1555, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
+    _gpu("a100-80gb", "A100 80GB SXM", 80, 2039, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
     _gpu("a100-80gb-pcie", "A100 80GB PCIe", 80, 1935, 312, 300, None,
          "NVIDIA A100 datasheet (80 GB PCIe: 1935 GB/s, 300 W, FP16 tensor 312 TFLOPS dense); price: unknown"),
     _gpu("h100-pcie", "H100 PCIe 80GB", 80, 2000, 756.0, 350, None,
          "NVIDIA H100 datasheet (PCIe: 80 GB HBM2e, 2 TB/s, 350 W, FP16 tensor 1513 TFLOPS sparse -> 756 dense); "
          "price: unknown"),
-    _gpu("a10", "A10", 24, 600, 125.0, 150, None,
-         "NVIDIA A10 datasheet: 24 GB GDDR6 = 600 GB/s, 150 W, FP16 tensor 125 TFLOPS dense (250 sparse); "
-         "price: unknown (sold through partners)"),
-    _gpu("a100-40gb", "A100 40GB SXM", 40, 1555, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
-    _gpu("a100-80gb", "A100 80GB SXM", 80, 2039, 312, 400, None, "NVIDIA A100 datasheet; price: unknown (not sold at list)"),
     _gpu("h100", "H100 SXM 80GB", 80, 3350, 989.4, 700, None,
          "NVIDIA H100 datasheet (SXM5: 3.35 TB/s, FP16 tensor 1979 TFLOPS sparse -> 989 dense); price: unknown"),
     _gpu("h200", "H200 SXM 141GB", 141, 4800, 989.4, 700, None,
          "NVIDIA H200 datasheet (4.8 TB/s, 141 GB HBM3e, FP16 tensor as H100); price: unknown"),
     # --- AMD ---
-    _gpu("rx-7900-xtx", "Radeon RX 7900 XTX", 24, 960, 122.8, 355, 999,
-         "AMD Radeon RX 7900 XTX product page: 24 GB GDDR6 384-bit 20 Gbps = 960 GB/s, 355 W board power, peak "
-         "half precision 122.8 TFLOPS (96 CUs x 512 FLOP/clk x 2.5 GHz, WMMA); price: launch MSRP", backend="rocm"),
     _gpu("rx-7900-xt", "Radeon RX 7900 XT", 20, 800, 103.0, 315, 899,
          "AMD Radeon RX 7900 XT product page: 20 GB GDDR6 320-bit 20 Gbps = 800 GB/s, 315 W, peak half precision "
          "103 TFLOPS; price: launch MSRP", backend="rocm"),
+    _gpu("rx-7900-xtx", "Radeon RX 7900 XTX", 24, 960, 122.8, 355, 999,
+         "AMD Radeon RX 7900 XTX product page: 24 GB GDDR6 384-bit 20 Gbps = 960 GB/s, 355 W board power, peak "
+         "half precision 122.8 TFLOPS (96 CUs x 512 FLOP/clk x 2.5 GHz, WMMA); price: launch MSRP", backend="rocm"),
+    _gpu("radeon-pro-w7800", "Radeon PRO W7800", 32, 576, 90.5, 260, 2499,
+         "AMD Radeon PRO W7800 product page: 70 CUs, 32 GB GDDR6 256-bit 18 Gbps = 576 GB/s, 260 W, peak half "
+         "precision 90.5 TFLOPS; price: launch MSRP", backend="rocm"),
     _gpu("radeon-ai-pro-r9700", "Radeon AI PRO R9700", 32, 640, 191.4, 300, 1299,
          "AMD Radeon AI PRO R9700 product page: RDNA 4 (Navi 48) 64 CUs, 32 GB GDDR6 256-bit 20 Gbps = 640 GB/s, 300 W "
          "board power; FP16 matrix dense = 64 CUs x 1024 FLOP/clk x 2.92 GHz; price: launch price as reported",
          backend="rocm"),
-    _gpu("radeon-pro-w7800", "Radeon PRO W7800", 32, 576, 90.5, 260, 2499,
-         "AMD Radeon PRO W7800 product page: 70 CUs, 32 GB GDDR6 256-bit 18 Gbps = 576 GB/s, 260 W, peak half "
-         "precision 90.5 TFLOPS; price: launch MSRP", backend="rocm"),
     _gpu("mi100", "Instinct MI100", 32, 1228.8, 184.6, 300, None,
          "AMD Instinct MI100 datasheet: 32 GB HBM2, 1.2288 TB/s, 300 W, FP16 matrix 184.6 TFLOPS; price: unknown",
          backend="rocm"),
@@ -184,15 +184,15 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
     _apple("m1-max-64gb", "M1 Max 64GB (32-core GPU)", 64, 400, 10.4, 140, None,
            "Apple M1 Max (2021): 400 GB/s, up to 64 GB, 32-core GPU 10.4 TFLOPS (Apple); power: the MacBook Pro 16's "
            "140 W adapter (no TDP published); price: configuration-dependent, unknown", 10),
-    _apple("m3-max-64gb", "M3 Max 64GB (40-core GPU)", 64, 400, 14.1, 140, None,
-           "Apple MacBook Pro (Nov 2023) tech specs: M3 Max 16-core CPU / 40-core GPU (the 64 GB option), 400 GB/s; "
-           "power: 140 W adapter (no TDP published); price: configuration-dependent, unknown", 16),
     _apple("m1-ultra-128gb", "Mac Studio M1 Ultra 128GB (64-core GPU)", 128, 800, 21.2, 370, None,
            "Apple Mac Studio (2022) tech specs: M1 Ultra, 800 GB/s, up to 128 GB, 370 W max continuous power; "
            "price: build-to-order configuration, unknown", 20),
     _apple("m2-ultra-192gb", "Mac Studio M2 Ultra 192GB (76-core GPU)", 192, 800, 27.2, 295, None,
            "Apple Mac Studio (2023) tech specs: M2 Ultra, 800 GB/s, up to 192 GB, 295 W max continuous power; "
            "price: build-to-order configuration, unknown", 24),
+    _apple("m3-max-64gb", "M3 Max 64GB (40-core GPU)", 64, 400, 14.1, 140, None,
+           "Apple MacBook Pro (Nov 2023) tech specs: M3 Max 16-core CPU / 40-core GPU (the 64 GB option), 400 GB/s; "
+           "power: 140 W adapter (no TDP published); price: configuration-dependent, unknown", 16),
     _apple("m3-max-128gb", "MacBook Pro M3 Max 128GB (40-core GPU)", 128, 400, 14.1, 140, None,
            "Apple MacBook Pro (Nov 2023) tech specs: M3 Max 16-core CPU / 40-core GPU, 400 GB/s, up to 128 GB; "
            "power: USB-C 140 W adapter; price: build-to-order configuration, unknown", 16),
@@ -217,6 +217,7 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
                "240 W power supply (GB10 ~140 W); price: Founders Edition list price", "cuda", 0.9,
                "CUDA allocates from the whole coherent 128 GB pool; 10% is left to DGX OS and other processes "
                "(assumed): give `NGB gpu` in --hw to change it", 20),
+
 ]}
 
 DEVICE_ALIASES = {
