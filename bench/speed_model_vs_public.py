@@ -85,6 +85,10 @@ def main() -> int:
     print("\nheld-out rows, predicted vs measured (tok/s):")
     print_rows(hold, params)
     ok = print_summary("HELD-OUT", hold, params, check=True)
+    complete = [c for c in hold if c.spec_complete]
+    print_summary("HELD-OUT, rows whose hw spec states the host RAM where the prediction needs it "
+                  f"({len(hold) - len(complete)} CPU/hybrid rows without RAM channels or bandwidth left out)",
+                  complete, params, check=True)
     print_summary("FIT SET (for comparison; the constants were fitted on these)", fit, params, check=False)
     if args.fit_rows:
         print("\nfit rows:")

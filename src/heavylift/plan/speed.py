@@ -5,8 +5,9 @@ Decode, one step of B sequences (B = n_concurrent) at `depth` cached tokens each
 after another (llama.cpp's layer split), so the devices' times add:
   GPU:  max(weights / (peak BW x bw_eff), B x FLOPs / (FP16 peak x mm_eff)) + KV / (peak BW x kv_eff)
         + layers x layer_s + MoE layers x moe_layer_s
-  host: each of dense weights, experts and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus
-        numa_gain per extra socket), cores x per-core rate), + layers x layer_s on GPU rigs
+  host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
+        extra socket), cores x per-core rate), experts at expert_eff of that (mul_mat_id gathers),
+        + layers x layer_s on GPU rigs
   + hops x hop_s (GPU -> CPU -> GPU per layer whose experts stay in RAM, one per device boundary)
   + token_s (per token on GPU rigs: launch, sync, sampling).
 Prefill, per ubatch of u tokens starting at cached position s:
@@ -197,7 +198,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         core *= p.qd("cpu", geo.family)
         per_seq = b  # compute ceilings are per sequence: B sequences cost B times the core work
         time_s += max(weights[h] / ram, per_seq * weights[h] / core)
-        time_s += max(expert_w[h] / ram, per_seq * expert_w[h] / (core * p.cpu.expert_eff))
+        time_s += max(expert_w[h] / ram, per_seq * expert_w[h] / core) / p.cpu.expert_eff
         kv_core = _cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
         time_s += kv[h] / min(ram, kv_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s
@@ -336,7 +337,7 @@ def _explain(p: SpeedParams, rig: Rig, lay: _Layout, cfg: ContextConfig, depth: 
         bw = "measured" if rig.ram_bandwidth_measured else f"{c.bw_eff:.0%} of peak"
         out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
                    f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
-                   f"at {c.expert_eff:.0%} of that compute rate, KV cache "
+                   f"at {c.expert_eff:.0%} of that, KV cache "
                    f"{(c.kv_bps_per_core_fa if cfg.flash_attn else c.kv_bps_per_core) / 1e9:.2f} GB/s per core "
                    f"(flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")

@@ -60,6 +60,15 @@ class Case:
     size_ratio: float  # llama-bench's file size / our predicted size for the quant
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def spec_complete(self) -> bool:
+        """False when the prediction leans on host RAM (CPU or hybrid class) but the row's hw names
+        neither the RAM channels nor a measured bandwidth: the model then assumes 2 channels."""
+        if self.cls not in ("CPU", "hybrid"):
+            return True
+        hw = self.row.get("hw", "").lower()
+        return bool(re.search(r"\d+\s*ch\b|gb/s", hw))
+
     def predict(self, params: SpeedParams) -> float:
         """tokens/s the model predicts for the row's test."""
         if self.test == "tg":

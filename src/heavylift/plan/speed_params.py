@@ -71,7 +71,7 @@ class CpuParams:
     numa_gain: float = 0.3
     # per-core compute ceilings, measured on the dev VM (see plan/data/speed_params.json sources)
     decode_bps_per_core: float = 6.2e9  # weight bytes/s one core's mat-vec kernels get through
-    expert_eff: float = 0.66  # mul_mat_id relative to that
+    expert_eff: float = 0.66  # mul_mat_id (a few experts gathered per token) relative to streaming weights
     kv_bps_per_core: float = 2.9e9  # KV bytes/s per core, flash attention off
     kv_bps_per_core_fa: float = 0.89e9  # KV bytes/s per core, flash attention on
     prefill_flops_per_core: float = 50e9  # matmul FLOP/s per core
