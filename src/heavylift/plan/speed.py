@@ -132,11 +132,12 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
     one = decode_step(geo, rig, p, cfg, depth, 1)
     start = 0 if depth_tokens is None else depth
     pre_s, roof_pre_s = prefill_seconds(geo, rig, p, cfg, start, max(1, prompt_tokens))
+    first = decode_step(geo, rig, p, cfg, start + prompt_tokens, 1)  # the first token after the prompt
     flops_tok = 2 * active_params + sum(w.attn_flops[il] * w.kv_tokens(il, start + prompt_tokens // 2)
                                         for il in range(arch.n_layer))
     est = SpeedEstimate(
         decode_tps=1.0 / step.time_s, decode_tps_depth0=1.0 / step0.time_s, decode_tps_total=b / step.time_s,
-        prefill_tps=prompt_tokens / pre_s, ttft_s=pre_s + one.time_s,
+        prefill_tps=prompt_tokens / pre_s, ttft_s=pre_s + first.time_s,
         roofline_decode_tps=1.0 / one.roof_s if one.roof_s else 0.0,
         roofline_prefill_tps=prompt_tokens / roof_pre_s if roof_pre_s else 0.0,
         bytes_per_token=int(one.bytes), flops_per_token=flops_tok, prompt_tokens=prompt_tokens, depth_tokens=depth,
