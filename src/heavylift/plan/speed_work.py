@@ -72,9 +72,23 @@ def token_work(arch: ModelArch, cfg: ContextConfig, layer_bytes_dense: list[int]
                      list(arch.recurrent_layers))
 
 
+_ELEMENTS: dict[str, tuple[list[int], list[int], int]] = {}  # per architecture (the planner asks many times)
+
+
 def _elements(arch: ModelArch, dense_b: list[int], experts_b: list[int], output_b: int) -> tuple[list[int], list[int], int]:
     """Weight elements per layer from the architecture's tensor table, or from bytes at the file's
     average bits per weight when the table cannot be built for this architecture."""
+    key = repr(arch)
+    if key not in _ELEMENTS:
+        _ELEMENTS[key] = _table_elements(arch)
+    dense, experts, output = _ELEMENTS[key]
+    if sum(dense) == 0:
+        # ~4.5 bits per weight (Q4_K_M) when nothing better is known
+        return [b * 16 // 9 for b in dense_b], [b * 16 // 9 for b in experts_b], output_b * 16 // 9
+    return dense, experts, output
+
+
+def _table_elements(arch: ModelArch) -> tuple[list[int], list[int], int]:
     from heavylift.plan.tensor_table import tensor_table
 
     n = arch.n_layer
@@ -87,8 +101,5 @@ def _elements(arch: ModelArch, dense_b: list[int], experts_b: list[int], output_
             elif t.name.startswith("output.") or (arch.tied_embeddings and t.name.startswith("token_embd")):
                 output += t.n_elements
     except (KeyError, ValueError, AttributeError, IndexError, ZeroDivisionError):
-        # ~4.5 bits per weight (Q4_K_M) when nothing better is known
-        return [b * 16 // 9 for b in dense_b], [b * 16 // 9 for b in experts_b], output_b * 16 // 9
-    if sum(dense) == 0:
-        return [b * 16 // 9 for b in dense_b], [b * 16 // 9 for b in experts_b], output_b * 16 // 9
+        return [0] * n, [0] * n, 0
     return dense, experts, output
