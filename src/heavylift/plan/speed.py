@@ -3,8 +3,9 @@ second, with the model's fitted constants (plan/speed_params.py). docs/speed.md 
 
 Decode, one step of B sequences (B = n_concurrent) at `depth` cached tokens each. Layers run one
 after another (llama.cpp's layer split), so the devices' times add:
-  GPU:  max(weights / (peak BW x bw_eff), B x FLOPs / (FP16 peak x mm_eff)) + KV / (peak BW x kv_eff)
-        + layers x layer_s + MoE layers x moe_layer_s
+  GPU:  max(weights / (peak BW x bw_eff x quant factor x HBM factor), B x FLOPs / (FP16 peak x mm_eff))
+        + KV / (peak BW x kv_eff) + layers x layer_s + MoE layers x moe_layer_s
+        + recurrent layers x recurrent_layer_s
   host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
         extra socket), cores x per-core rate), experts at expert_eff of that (mul_mat_id gathers),
         + layers x layer_s on GPU rigs
