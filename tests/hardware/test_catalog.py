@@ -71,3 +71,15 @@ def test_list_hardware_cli() -> None:
     rows = json.loads(run_cli("plan", "--list-hardware", "--json").stdout)
     assert {r["id"] for r in rows} == set(DEVICES)
     assert describe(DEVICES["dgx-spark"])["bandwidth_gbs"] == pytest.approx(273)
+
+
+@pytest.mark.parametrize("key", list(DEVICES))
+def test_a_plan_works_on_every_device(key: str) -> None:
+    """issue 12 'done means': a plan for each rig works (memory, placement, speed)."""
+    from heavylift.hardware.spec import parse_spec
+    from heavylift.plan.memory import ContextConfig
+    from heavylift.plan.model_source import resolve
+    from heavylift.plan.planner import make_plan
+
+    plan = make_plan(resolve("qwen3-30b-a3b", "Q4_K_M"), parse_spec(key), ContextConfig(8192), suggest=False)
+    assert plan.decode_tps > 1 and plan.prefill_tps > 10 and plan.ttft_s > 0
