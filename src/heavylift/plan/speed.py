@@ -315,6 +315,9 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]
         times[lay.output] += 2.0 * w.output_elems / (spec.fp16_flops * p.backend(spec.backend).mm_eff)
+    if not cfg.flash_attn:
+        for g in range(lay.n_gpu):
+            times[g] *= p.backend(rig.gpus[g].backend).nofa_prefill_factor
     times[units] = link_s if not rig.is_unified else 0.0
     return times, roof
 

@@ -31,17 +31,20 @@ log = logging.getLogger(__name__)
 GPU_BACKENDS = ("cuda", "metal", "vulkan", "rocm")
 # constant -> (prior sigma in log units, lower bound, upper bound)
 _BACKEND_KEYS = {
-    "bw_eff": (0.5, 0.2, 0.98), "kv_eff": (0.7, 0.05, 0.98), "token_s": (1.2, 1e-5, 20e-3),
-    "layer_s": (1.2, 1e-7, 500e-6), "moe_layer_s": (1.2, 1e-7, 1e-3), "hop_s": (1.2, 1e-6, 1e-3),
-    "mm_eff": (0.7, 0.02, 0.98), "moe_mm_eff": (0.7, 0.01, 0.98), "half_tokens": (1.0, 1.0, 2048.0),
-    "attn_eff": (0.7, 0.01, 0.98), "ubatch_layer_s": (1.2, 1e-7, 5e-3), "link_eff": (0.4, 0.2, 0.98),
-    "hbm_factor": (0.5, 0.3, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3), "recurrent_token_s": (3.0, 1e-9, 1e-4),
+    # efficiencies: the prior is a guess within ~2.7x (sigma 1); the bandwidth one is better known
+    "bw_eff": (0.5, 0.2, 0.98), "kv_eff": (1.0, 0.02, 0.98), "mm_eff": (1.0, 0.02, 0.98),
+    "moe_mm_eff": (1.0, 0.01, 0.98), "attn_eff": (1.0, 0.005, 0.98), "link_eff": (0.4, 0.2, 0.98),
+    "hbm_factor": (0.5, 0.3, 1.5), "nofa_prefill_factor": (0.7, 0.5, 4.0), "half_tokens": (1.0, 1.0, 2048.0),
+    # fixed costs: known to an order of magnitude
+    "token_s": (1.5, 1e-5, 20e-3), "layer_s": (1.5, 1e-7, 500e-6), "moe_layer_s": (1.5, 1e-7, 1e-3),
+    "hop_s": (1.5, 1e-6, 1e-3), "ubatch_layer_s": (1.5, 1e-7, 5e-3),
+    "recurrent_layer_s": (3.0, 1e-7, 5e-3), "recurrent_token_s": (3.0, 1e-9, 1e-4),
 }
 _CPU_KEYS = {
-    "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (0.7, 0.5e9, 60e9), "expert_eff": (0.5, 0.1, 1.0),
+    "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (1.0, 0.5e9, 60e9), "expert_eff": (0.7, 0.1, 1.0),
     "kv_bps_per_core": (1.0, 0.1e9, 50e9), "kv_bps_per_core_fa": (1.0, 0.05e9, 50e9),
-    "prefill_flops_per_core": (0.7, 5e9, 500e9), "attn_nofa_eff": (0.5, 0.05, 2.0), "layer_s": (1.2, 1e-7, 1e-3),
-    "attn_fa_eff": (0.5, 0.05, 2.0), "moe_prefill_eff": (0.7, 0.05, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
+    "prefill_flops_per_core": (1.0, 5e9, 500e9), "attn_nofa_eff": (0.7, 0.05, 2.0), "layer_s": (1.5, 1e-7, 1e-3),
+    "attn_fa_eff": (0.7, 0.05, 2.0), "moe_prefill_eff": (0.7, 0.05, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
     "numa_gain": (0.7, 0.0, 1.0),
 }
 PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error

@@ -47,6 +47,9 @@ class BackendParams:
     half_tokens: float = 64.0
     # prefill: attention FLOPs efficiency (flash attention on) as a fraction of the FP16 tensor peak
     attn_eff: float = 0.25
+    # prefill without flash attention: the GPU's ubatch time is this much longer (the KQ scores are
+    # materialised in F32 and soft-maxed as separate ops; measured slower than FA even at depth 0)
+    nofa_prefill_factor: float = 1.0
     # prefill: fixed cost per layer per ubatch
     ubatch_layer_s: float = 50e-6
     # prefill: achieved fraction of the host link when weights in RAM are streamed to the GPU
