@@ -56,6 +56,7 @@ def test_unified_shares(spec: str, share_gib: float) -> None:
     ("2x m2-ultra-192gb", "unified"),
     ("64GB ddr5 0ch", "greater than zero"),
     ("100x rtx-4090", "1..64"),
+    ("1x rtx-4090, 48GB gpu", "unified-memory"),
 ])
 def test_bad_specs_say_what_to_do(spec: str, needle: str) -> None:
     with pytest.raises(UsageError) as e:

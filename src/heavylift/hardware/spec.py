@@ -179,6 +179,9 @@ def build_rig(description: str, p: _Parts) -> Rig:
     if p.backend:
         p.gpus = [dataclasses.replace(g, backend=p.backend) for g in p.gpus]
     unified = [g for g in p.gpus if g.kind == "unified"]
+    if p.gpu_gb is not None and not unified:
+        raise UsageError(f"{description!r}: 'NGB gpu' sets the GPU's share of a unified-memory machine "
+                         "(m3-ultra-512gb, ryzen-ai-max-395-128gb, dgx-spark); a discrete GPU's memory is its own")
     if unified:
         if len(p.gpus) > 1:
             raise UsageError(f"{description!r}: a unified-memory machine ({unified[0].key}) is planned on its own; "
