@@ -315,6 +315,13 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]
         times[lay.output] += 2.0 * w.output_elems / (spec.fp16_flops * p.backend(spec.backend).mm_eff)
+    # activations crossing between devices: one per boundary between consecutive layers' devices,
+    # two per layer whose experts another GPU holds (u x n_embd F32 each way)
+    hops = sum(1 for il in range(1, n) if lay.layer[il] != lay.layer[il - 1])
+    hops += sum(2 for il in range(n) if lay.experts[il] != lay.layer[il] and lay.experts[il] < lay.n_gpu)
+    if hops and lay.n_gpu:
+        bp = p.backend(rig.gpus[0].backend)
+        link_s += hops * (bp.hop_s + 4.0 * u * w.n_embd / (rig.gpu_link_bps or rig.host_link_bps or 1e12))
     if not cfg.flash_attn:
         for g in range(lay.n_gpu):
             times[g] *= p.backend(rig.gpus[g].backend).nofa_prefill_factor
