@@ -141,7 +141,7 @@ class CatalogRow:
     n_expert: int
     n_expert_used: int
     total_params_b: float  # what llama-server loads (MTP blocks left out)
-    active_params_b: float  # per token: shared tensors plus n_expert_used / n_expert of the experts
+    active_params_b: float  # per token: shared tensors plus n_expert_used / n_expert of the experts, no input embedding
     n_ctx_train: int
     verification: str  # "verified" or "unverified: <config keys>"
     source: str
@@ -164,5 +164,7 @@ def params(arch: ModelArch, tensors: list[TensorSpec]) -> tuple[int, int]:
     """(total, active per token) parameter counts of a tensor table."""
     total = sum(t.n_elements for t in tensors)
     share = arch.n_expert_used / arch.n_expert if arch.n_expert else 1.0
-    active = sum(t.n_elements * (share if "_exps" in t.name else 1) for t in tensors)
+    # the input embedding is a row lookup, not a matmul: it counts unless the output shares it
+    active = sum(t.n_elements * (share if "_exps" in t.name else 1) for t in tensors
+                 if not t.name.startswith("token_embd") or arch.tied_embeddings)
     return total, int(active)

@@ -134,8 +134,9 @@ ENTRIES: dict[str, dict] = {
     },
     "smollm2-135m-instruct": {
         "hf_repo": "HuggingFaceTB/SmolLM2-135M-Instruct",
-        "source": "config.json of HuggingFaceTB/SmolLM2-135M-Instruct (heavylift's default model; its GGUF "
-                  "header agrees: 30 layers, 576 embd, 9/3 heads, 8192 ctx)",
+        "source": "config.json of HuggingFaceTB/SmolLM2-135M-Instruct (https://huggingface.co/HuggingFaceTB/SmolLM2-"
+                  "135M-Instruct/blob/main/config.json; heavylift's default model, whose GGUF header agrees: 30 "
+                  "layers, 576 embd, 9/3 heads, 8192 ctx)",
         "config": {"model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
                    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                    "vocab_size": 49152, "max_position_embeddings": 8192, "tie_word_embeddings": True},

@@ -65,8 +65,7 @@ ENTRIES: dict[str, dict] = {
                    "num_experts": 512, "num_experts_per_tok": 10, "moe_intermediate_size": 512,
                    "shared_expert_intermediate_size": 512, "vocab_size": 151936,
                    "max_position_embeddings": 262144, "tie_word_embeddings": False},
-        "reference": {"total": "80B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3-Next-80B-A3B-Instruct",
-                      "counts": "file"},
+        "reference": {"total": "80B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3-Next-80B-A3B-Instruct"},
     },
     "qwen3.5-397b-a17b": {
         "hf_repo": "Qwen/Qwen3.5-397B-A17B",
@@ -85,7 +84,7 @@ ENTRIES: dict[str, dict] = {
                    "shared_expert_intermediate_size": 1024, "vocab_size": 248320, "mtp_num_hidden_layers": 1,
                    "max_position_embeddings": 262144, "tie_word_embeddings": False},
         "reference": {"total": "397B", "active": "17B", "url": "https://huggingface.co/Qwen/Qwen3.5-397B-A17B",
-                      "counts": "file", "note": "the published total includes the vision encoder"},
+                      "note": "the published total includes the vision encoder"},
     },
     "qwen3.5-122b-a10b": {
         "hf_repo": "Qwen/Qwen3.5-122B-A10B",
@@ -103,7 +102,7 @@ ENTRIES: dict[str, dict] = {
                    "shared_expert_intermediate_size": 1024, "vocab_size": 248320, "mtp_num_hidden_layers": 1,
                    "max_position_embeddings": 262144, "tie_word_embeddings": False},
         "reference": {"total": "122B", "active": "10B", "url": "https://huggingface.co/Qwen/Qwen3.5-122B-A10B",
-                      "counts": "file", "note": "the published total includes the vision encoder"},
+                      "note": "the published total includes the vision encoder"},
     },
 }
 
