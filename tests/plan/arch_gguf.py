@@ -43,6 +43,17 @@ TINY_CONFIGS: dict[str, dict] = {
                     "linear_conv_kernel_dim": 4, "num_experts": 8, "num_experts_per_tok": 2,
                     "moe_intermediate_size": 128, "shared_expert_intermediate_size": 128, "mtp_num_hidden_layers": 1,
                     "vocab_size": 512, "max_position_embeddings": 4096},
+    "qwen3_5": {"model_type": "qwen3_5", "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 4,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 64, "full_attention_interval": 4,
+                "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 32,
+                "linear_value_head_dim": 32, "linear_conv_kernel_dim": 4, "mtp_num_hidden_layers": 1,
+                "vocab_size": 512, "max_position_embeddings": 4096},
+    "glm4_moe_lite": {"model_type": "glm4_moe_lite", "hidden_size": 256, "intermediate_size": 512,
+                      "moe_intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
+                      "num_key_value_heads": 4, "n_routed_experts": 8, "n_shared_experts": 1,
+                      "num_experts_per_tok": 2, "first_k_dense_replace": 1, "q_lora_rank": 128, "kv_lora_rank": 64,
+                      "qk_nope_head_dim": 48, "qk_rope_head_dim": 32, "v_head_dim": 64, "topk_method": "noaux_tc",
+                      "num_nextn_predict_layers": 1, "vocab_size": 512, "max_position_embeddings": 4096},
     "deepseek_v3": {"model_type": "deepseek_v3", "hidden_size": 256, "intermediate_size": 512,
                     "moe_intermediate_size": 128, "num_hidden_layers": 3, "num_attention_heads": 4,
                     "num_key_value_heads": 4, "n_routed_experts": 8, "n_shared_experts": 1, "num_experts_per_tok": 2,
@@ -110,7 +121,7 @@ def _metadata(w, a: ModelArch) -> None:
         w.add_uint32(f"{k}.attention.key_length", a.head_dim_k)
         w.add_uint32(f"{k}.attention.value_length", a.head_dim_v)
         rot = a.n_rot or a.head_dim_k
-        if a.arch in ("qwen3next", "qwen35moe"):
+        if a.arch in ("qwen3next", "qwen35", "qwen35moe"):
             rot = a.head_dim_k // 4  # partial_rotary_factor 0.25 (conversion/qwen.py)
         w.add_uint32(f"{k}.rope.dimension_count", rot)
     if a.indexer_n_head:
@@ -127,15 +138,16 @@ def _metadata(w, a: ModelArch) -> None:
         w.add_uint32(f"{k}.expert_shared_count", a.n_ff_shexp // a.n_ff_exp)
     if a.arch in ("glm4moe", "minimax-m2"):
         w.add_uint32(f"{k}.expert_gating_func", 2)  # sigmoid routing (config scoring_func)
-    if a.arch in ("qwen3next", "qwen35moe"):
-        w.add_uint32(f"{k}.expert_shared_feed_forward_length", a.n_ff_shexp)
+    if a.arch in ("qwen3next", "qwen35", "qwen35moe"):
+        if a.n_ff_shexp:
+            w.add_uint32(f"{k}.expert_shared_feed_forward_length", a.n_ff_shexp)
         w.add_uint32(f"{k}.ssm.conv_kernel", a.ssm_d_conv)
         w.add_uint32(f"{k}.ssm.inner_size", a.ssm_d_inner)
         w.add_uint32(f"{k}.ssm.state_size", a.ssm_d_state)
         w.add_uint32(f"{k}.ssm.time_step_rank", a.ssm_dt_rank)
         w.add_uint32(f"{k}.ssm.group_count", a.ssm_n_group)
         w.add_uint32(f"{k}.full_attention_interval", 4)
-    if a.arch == "qwen35moe":
+    if a.arch in ("qwen35", "qwen35moe"):
         w.add_array(f"{k}.rope.dimension_sections", [11, 11, 10, 0])
     if a.arch == "llama4":
         w.add_uint32(f"{k}.interleave_moe_layer_step", a.n_moe_layer_step)

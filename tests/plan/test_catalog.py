@@ -44,6 +44,25 @@ def test_entry_matches_published_parameter_count(name):
         assert abs(active / 1e9 - published) / published < 0.25, (name, active / 1e9, e.reference.active)
 
 
+MEASURED = [n for n in NAMES if catalog.entry(n).gguf_params]
+
+
+@pytest.mark.parametrize("name", MEASURED)
+def test_entry_matches_llama_cpp_count_of_a_real_gguf(name):
+    """llama-bench prints llama.cpp's own parameter count of the file it ran (every tensor in the
+    file, to 0.01 B): the tensor table must give the same number for a file with (counts="file")
+    or without (counts="loaded") the MTP block."""
+    e, arch = catalog.entry(name), catalog.lookup(name)
+    table = tensor_table(arch)
+    total, _ = params(arch, table if e.gguf_params.counts == "file" else loaded(arch, table))
+    ok, off = e.gguf_params.check(total, tolerance=0.0)
+    assert ok, f"{name}: {total / 1e9:.2f}B vs llama-bench's {e.gguf_params.total} at {e.gguf_params.url}"
+
+
+def test_most_of_the_catalog_is_checked_against_real_ggufs():
+    assert len(MEASURED) >= 25, MEASURED
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_entry_source_is_cited_and_says_what_is_unverified(name):
     e = catalog.entry(name)

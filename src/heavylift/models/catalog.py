@@ -49,7 +49,8 @@ class CatalogEntry:
     config: dict
     source: str  # what was read, ending with "unverified: <keys>" when some value was not
     unverified: tuple[str, ...]
-    reference: Reference | None
+    reference: Reference | None  # the maker's published total
+    gguf_params: Reference | None = None  # llama.cpp's own count of a real GGUF (llama-bench "params")
     unsupported: str = ""
 
     @property
@@ -78,9 +79,10 @@ def entry(name: str) -> CatalogEntry:
     data = CATALOG[key]
     unverified = tuple(data.get("unverified", ()))
     source = data["source"] + (f"; unverified: {', '.join(unverified)}" if unverified else "")
-    ref = data.get("reference")
+    ref, measured = data.get("reference"), data.get("gguf_params")
     return CatalogEntry(key, data["hf_repo"], data["config"], source, unverified,
-                        Reference(**ref) if ref else None, data.get("unsupported", ""))
+                        Reference(**ref) if ref else None, Reference(**measured) if measured else None,
+                        data.get("unsupported", ""))
 
 
 def lookup(name: str) -> ModelArch:

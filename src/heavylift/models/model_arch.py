@@ -17,7 +17,7 @@ from heavylift.models.gguf_file import GGUFFile
 
 # Architectures whose pre-FFN norm llama.cpp names `post_attention_norm` (LLM_TENSOR_ATTN_POST_NORM)
 # instead of `ffn_norm`: src/models/{qwen3next,qwen35moe,glm4-moe,openai-moe}.cpp load_arch_tensors.
-POST_ATTENTION_NORM_ARCHS = frozenset({"qwen3next", "qwen35moe", "glm4moe", "gpt-oss"})
+POST_ATTENTION_NORM_ARCHS = frozenset({"qwen3next", "qwen35", "qwen35moe", "glm4moe", "gpt-oss"})
 
 
 @dataclass
@@ -332,12 +332,21 @@ def _qwen35moe(cfg: dict, name: str, source: str) -> ModelArch:
     return _qwen3next(cfg, name, source, arch="qwen35moe")
 
 
-def _deepseek(cfg: dict, name: str, source: str, arch: str = "deepseek2") -> ModelArch:
+def _qwen35(cfg: dict, name: str, source: str) -> ModelArch:
+    """Dense Qwen3.5/3.6 (src/models/qwen35.cpp): the qwen35moe layout with a dense FFN."""
+    moe_keys = {"num_experts": 0, "num_experts_per_tok": 0, "moe_intermediate_size": 0}
+    a = _qwen3next({**cfg, **moe_keys}, name, source, arch="qwen35")
+    a.n_ff = int(cfg["intermediate_size"])
+    return a
+
+
+def _deepseek(cfg: dict, name: str, source: str, arch: str = "deepseek2", keep_mtp: bool = False) -> ModelArch:
     n_layer = int(cfg["num_hidden_layers"])
     kv_lora, rope = int(cfg["kv_lora_rank"]), int(cfg["qk_rope_head_dim"])
     n_shared = int(cfg.get("n_shared_experts") or 0)
-    # conversion/deepseek.py: DeepseekV2Model skips the MTP layers (skip_mtp); DeepseekV32Model keeps them
-    n_mtp = int(cfg.get("num_nextn_predict_layers") or 0) if arch == "deepseek32" else 0
+    # conversion/deepseek.py: DeepseekV2Model skips the MTP layers (skip_mtp); DeepseekV32Model and
+    # conversion/glm.py Glm4MoeLiteModel (GLM-4.7-Flash, written as deepseek2) keep them
+    n_mtp = int(cfg.get("num_nextn_predict_layers") or 0) if keep_mtp or arch == "deepseek32" else 0
     return _common(cfg, name, source, arch, n_head_kv=[1] * n_layer,
                    head_dim_k=kv_lora + rope, head_dim_v=kv_lora,  # llama.cpp MLA: latent + rope dims cached
                    n_expert=int(cfg["n_routed_experts"]), n_expert_used=int(cfg["num_experts_per_tok"]),
@@ -354,6 +363,10 @@ def _deepseek(cfg: dict, name: str, source: str, arch: str = "deepseek2") -> Mod
 
 def _deepseek32(cfg: dict, name: str, source: str) -> ModelArch:
     return _deepseek(cfg, name, source, arch="deepseek32")
+
+
+def _glm4_moe_lite(cfg: dict, name: str, source: str) -> ModelArch:
+    return _deepseek(cfg, name, source, keep_mtp=True)
 
 
 def _glm4moe(cfg: dict, name: str, source: str) -> ModelArch:
@@ -412,7 +425,8 @@ def _gemma3(cfg: dict, name: str, source: str) -> ModelArch:
 
 _HF_BUILDERS = {
     "llama": _llama, "mistral": _llama, "mixtral": _mixtral, "qwen2": _qwen2, "qwen3": _qwen3, "qwen3_moe": _qwen3moe,
-    "qwen3_next": _qwen3next, "qwen3_5_moe": _qwen35moe, "deepseek_v3": _deepseek, "deepseek_v2": _deepseek,
-    "kimi_k2": _deepseek, "deepseek_v32": _deepseek32, "glm4_moe": _glm4moe, "minimax_m2": _minimax_m2,
+    "qwen3_next": _qwen3next, "qwen3_5": _qwen35, "qwen3_5_moe": _qwen35moe, "deepseek_v3": _deepseek,
+    "deepseek_v2": _deepseek, "kimi_k2": _deepseek, "deepseek_v32": _deepseek32, "glm4_moe": _glm4moe,
+    "glm4_moe_lite": _glm4_moe_lite, "minimax_m2": _minimax_m2,
     "gpt_oss": _gpt_oss, "llama4": _llama4, "gemma3": _gemma3,
 }

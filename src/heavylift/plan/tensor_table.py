@@ -91,7 +91,7 @@ def _gated_delta_net(t: _Table, a: ModelArch, p: str) -> None:
     conv_dim = 2 * key_dim + value_dim
     t.add(p + "attn_qkv.weight", a.n_embd, conv_dim)
     t.add(p + "attn_gate.weight", a.n_embd, value_dim)
-    if a.arch == "qwen35moe":  # separate beta / alpha projections
+    if a.arch in ("qwen35", "qwen35moe"):  # separate beta / alpha projections
         t.add(p + "ssm_beta.weight", a.n_embd, a.ssm_dt_rank)
         t.add(p + "ssm_alpha.weight", a.n_embd, a.ssm_dt_rank)
     else:

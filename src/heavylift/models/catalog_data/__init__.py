@@ -9,6 +9,9 @@ heavylift reads), fed to `ModelArch.from_hf_config`. Keys per entry:
   reference   a published total (and active) parameter count in billions with its URL, checked
               against the tensor table in tests/plan/test_catalog.py; "counts": "file" when the
               published figure includes the MTP block the GGUF keeps
+  gguf_params llama.cpp's own parameter count of a real GGUF of the model, as llama-bench printed
+              it in a public measurement ("params" = every tensor in the file), with its URL;
+              checked to the printed 0.01B ("counts": "loaded" when that file has no MTP block)
   unsupported a one-line reason when llama.cpp at the pinned version cannot run the model
 Split by family; keys are lower-case, aliases map other spellings to them.
 """

@@ -55,6 +55,7 @@ ENTRIES: dict[str, dict] = {
         "reference": {"total": "685B", "active": "37B", "url": "https://github.com/deepseek-ai/DeepSeek-V3",
                       "counts": "file",
                       "note": "V3's 671B main model + 14B MTP module (README_WEIGHTS.md); the V3.2 indexer adds ~0.9B"},
+        "gguf_params": {"total": "685.36B", "url": "https://github.com/ggml-org/llama.cpp/pull/23346", "counts": "file"},
     },
     "kimi-k2": {
         "hf_repo": "moonshotai/Kimi-K2-Instruct",
@@ -72,9 +73,26 @@ ENTRIES: dict[str, dict] = {
         "reference": {"total": "1.04T", "active": "32B", "url": "https://arxiv.org/abs/2507.20534",
                       "note": "Kimi K2 technical report, as quoted in public pages (the README rounds it to 1T)"},
     },
+    "deepseek-v2-lite": {
+        "hf_repo": "deepseek-ai/DeepSeek-V2-Lite-Chat",
+        "source": f"official {_V3_REPO} inference/configs/config_16B.json (DeepSeek-V2-Lite: 27 layers, hidden 2048, "
+                  "dense FFN 10944 in the first layer, 64 experts top-6 + 2 shared of width 1408, 16 heads, MLA with "
+                  "no q_lora and kv_lora 512, head dims 128/64/128, vocabulary 102400); llama.cpp runs it as "
+                  "deepseek2 (its 'lite' variant, deepseek2.cpp)",
+        "unverified": ["max_position_embeddings"],
+        "config": {"model_type": "deepseek_v2", "hidden_size": 2048, "intermediate_size": 10944,
+                   "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16,
+                   "num_key_value_heads": 16, "n_routed_experts": 64, "n_shared_experts": 2,
+                   "num_experts_per_tok": 6, "first_k_dense_replace": 1, "q_lora_rank": None, "kv_lora_rank": 512,
+                   "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "vocab_size": 102400,
+                   "max_position_embeddings": 163840, "tie_word_embeddings": False},
+        "reference": {"total": "16B", "url": "https://github.com/deepseek-ai/DeepSeek-V3/blob/main/inference/configs/config_16B.json",
+                      "note": "the size DeepSeek's inference config is named by"},
+    },
 }
 
 ALIASES: dict[str, str] = {
     "deepseek-v3-0324": "deepseek-v3", "deepseek-v3.1-terminus": "deepseek-v3.1", "deepseek-r1-0528": "deepseek-r1",
     "deepseek-v3.2-exp": "deepseek-v3.2", "kimi-k2-instruct": "kimi-k2", "kimi-k2-1t": "kimi-k2",
+    "deepseek-v2-lite-chat": "deepseek-v2-lite",
 }

@@ -10,8 +10,9 @@ _GLM45 = {"model_type": "glm4_moe", "hidden_size": 5120, "intermediate_size": 12
           "n_routed_experts": 160, "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
           "use_qk_norm": True, "attention_bias": True, "num_nextn_predict_layers": 1, "vocab_size": 151552,
           "max_position_embeddings": 131072, "tie_word_embeddings": False}
-_GLM_NOTE = ("convert_hf_to_gguf.py keeps the MTP layer (conversion/glm.py Glm4MoeModel); that it carries its own "
-             "embed_tokens / shared_head.head like DeepSeek-V3's is assumed")
+_GLM_NOTE = ("convert_hf_to_gguf.py keeps the MTP layer (conversion/glm.py Glm4MoeModel); with its own embed_tokens "
+             "and shared_head.head, as DeepSeek-V3's, the tensor table gives exactly the 110.47 B llama.cpp printed "
+             "for a real GLM-4.5-Air GGUF")
 _GPT_OSS = {"model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880, "num_hidden_layers": 36,
             "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "num_local_experts": 128,
             "num_experts_per_tok": 4, "sliding_window": 128, "vocab_size": 201088,
@@ -53,6 +54,7 @@ ENTRIES: dict[str, dict] = {
                    "moe_intermediate_size": 1408, "n_routed_experts": 128, "first_k_dense_replace": 1,
                    "use_qk_norm": False},
         "reference": {"total": "106B", "active": "12B", "url": "https://github.com/zai-org/GLM-4.5"},
+        "gguf_params": {"total": "110.47B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/GLM-4.5-Air-UD-Q4_K_XL/README.md", "counts": "file"},
     },
     "minimax-m2": {
         "hf_repo": "MiniMaxAI/MiniMax-M2",
@@ -67,6 +69,7 @@ ENTRIES: dict[str, dict] = {
                    "rotary_dim": 64, "num_local_experts": 256, "num_experts_per_tok": 8, "use_qk_norm": True,
                    "vocab_size": 200064, "max_position_embeddings": 196608, "tie_word_embeddings": False},
         "reference": {"total": "230B", "active": "10B", "url": "https://github.com/MiniMax-AI/MiniMax-M2"},
+        "gguf_params": {"total": "228.69B", "url": "https://github.com/kyuz0/amd-strix-halo-toolboxes/blob/d1a34bee0900/benchmark/results/MiniMax-M2.7-UD-Q3_K_S-00001-of-00003__vulkan_radv__fa1.log", "counts": "file", "note": "printed for MiniMax-M2.7, the same architecture"},
     },
     "gpt-oss-120b": {
         "hf_repo": "openai/gpt-oss-120b",
@@ -76,6 +79,7 @@ ENTRIES: dict[str, dict] = {
                   f"{_GPT_OSS_NOTE}",
         "config": _GPT_OSS,
         "reference": {"total": "117B", "active": "5.1B", "url": "https://github.com/openai/gpt-oss"},
+        "gguf_params": {"total": "116.83B", "url": "https://github.com/ggml-org/llama.cpp/blob/0c1e57098/benches/dgx-spark/dgx-spark.md", "counts": "file"},
     },
     "gpt-oss-20b": {
         "hf_repo": "openai/gpt-oss-20b",
@@ -84,6 +88,7 @@ ENTRIES: dict[str, dict] = {
                   f"github.com/openai/gpt-oss README: 21B / 3.6B active; {_GPT_OSS_NOTE}",
         "config": {**_GPT_OSS, "num_hidden_layers": 24, "num_local_experts": 32},
         "reference": {"total": "21B", "active": "3.6B", "url": "https://github.com/openai/gpt-oss"},
+        "gguf_params": {"total": "20.91B", "url": "https://github.com/ggml-org/llama.cpp/blob/0c1e57098/benches/dgx-spark/dgx-spark.md", "counts": "file"},
     },
     "llama-4-scout": {
         "hf_repo": "meta-llama/Llama-4-Scout-17B-16E-Instruct",
@@ -95,6 +100,7 @@ ENTRIES: dict[str, dict] = {
         "config": _LLAMA4,
         "reference": {"total": "109B", "active": "17B", "url": "https://github.com/meta-llama/llama-models/blob/main/"
                       "models/llama4/MODEL_CARD.md", "note": "the published total includes the vision encoder"},
+        "gguf_params": {"total": "107.77B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/Llama-4-Scout-17B-16E-Instruct-UD-Q4_K_XL/README.md", "counts": "file"},
     },
     "llama-4-maverick": {
         "hf_repo": "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
@@ -133,6 +139,25 @@ ENTRIES: dict[str, dict] = {
         "reference": {"total": "141B", "active": "39B", "url": "https://mistral.ai/news/mixtral-8x22b/",
                       "note": "Mistral AI's announcement, as quoted in public pages"},
     },
+    "glm-4.7-flash": {
+        "hf_repo": "zai-org/GLM-4.7-Flash",
+        "source": "config.json of zai-org/GLM-4.7-Flash (https://huggingface.co/zai-org/GLM-4.7-Flash/blob/main/"
+                  f"config.json, {_COPY}: model_type glm4_moe_lite, 47 layers, hidden 2048, 20 heads, MLA q_lora 768 / "
+                  "kv_lora 512, head dims 192/64/256, 64 experts top-4 + 1 shared of width 1536, dense FFN 10240 in "
+                  "the first layer, vocabulary 154880, 202752 positions, one MTP layer); convert_hf_to_gguf.py writes "
+                  "it as deepseek2 and keeps the MTP layer (conversion/glm.py Glm4MoeLiteModel)",
+        "config": {"model_type": "glm4_moe_lite", "hidden_size": 2048, "intermediate_size": 10240,
+                   "moe_intermediate_size": 1536, "num_hidden_layers": 47, "num_attention_heads": 20,
+                   "num_key_value_heads": 20, "n_routed_experts": 64, "n_shared_experts": 1,
+                   "num_experts_per_tok": 4, "first_k_dense_replace": 1, "q_lora_rank": 768, "kv_lora_rank": 512,
+                   "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256, "topk_method": "noaux_tc",
+                   "num_nextn_predict_layers": 1, "vocab_size": 154880, "max_position_embeddings": 202752,
+                   "tie_word_embeddings": False},
+        "reference": {"total": "30B", "active": "3B", "url": "https://huggingface.co/zai-org/GLM-4.7-Flash",
+                      "note": "llama-bench's size label 30B.A3B"},
+        "gguf_params": {"total": "29.94B", "url": "https://github.com/ggml-org/llama.cpp/blob/0c1e57098/benches/dgx-spark/dgx-spark.md", "counts": "loaded",
+                        "note": "that GGUF has no MTP block"},
+    },
 }
 
 ALIASES: dict[str, str] = {
@@ -141,4 +166,5 @@ ALIASES: dict[str, str] = {
     "llama-4-scout-17b-16e": "llama-4-scout", "llama-4-scout-17b-16e-instruct": "llama-4-scout",
     "llama-4-maverick-17b-128e": "llama-4-maverick", "llama-4-maverick-17b-128e-instruct": "llama-4-maverick",
     "mixtral-8x7b-instruct": "mixtral-8x7b", "mixtral-8x22b-instruct": "mixtral-8x22b",
+    "minimax-m2.7": "minimax-m2", "minimax-m2.1": "minimax-m2",
 }

@@ -23,6 +23,7 @@ ENTRIES: dict[str, dict] = {
                   f"https://huggingface.co/Qwen/Qwen3-235B-A22B and in the {_QWEN3_REPORT}",
         "config": _QWEN3_235B,
         "reference": {"total": "235B", "active": "22B", "url": "https://huggingface.co/Qwen/Qwen3-235B-A22B"},
+        "gguf_params": {"total": "235.09B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/Qwen3-235B-A22B-Instruct-2507-UD-Q3_K_XL/README.md", "counts": "file"},
     },
     "qwen3-235b-a22b-2507": {
         "hf_repo": "Qwen/Qwen3-235B-A22B-Instruct-2507",
@@ -31,6 +32,7 @@ ENTRIES: dict[str, dict] = {
                   "max_position_embeddings to 262144 (256K native, github.com/QwenLM/Qwen3 README)",
         "config": {**_QWEN3_235B, "max_position_embeddings": 262144},
         "reference": {"total": "235B", "active": "22B", "url": "https://huggingface.co/Qwen/Qwen3-235B-A22B-Instruct-2507"},
+        "gguf_params": {"total": "235.09B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/Qwen3-235B-A22B-Instruct-2507-UD-Q3_K_XL/README.md", "counts": "file"},
     },
     "qwen3-30b-a3b": {
         "hf_repo": "Qwen/Qwen3-30B-A3B",
@@ -39,6 +41,7 @@ ENTRIES: dict[str, dict] = {
         "config": _QWEN3_30B,
         "reference": {"total": "30B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3-30B-A3B",
                       "note": "the figures of the model name"},
+        "gguf_params": {"total": "30.53B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/Qwen3-30B-A3B-UD-Q4_K_XL/README.md", "counts": "file"},
     },
     "qwen3-30b-a3b-2507": {
         "hf_repo": "Qwen/Qwen3-30B-A3B-Instruct-2507",
@@ -55,9 +58,9 @@ ENTRIES: dict[str, dict] = {
                   "attention), 16 Q / 2 KV heads of 256, 512 experts top-10 + 1 shared, expert width 512, vocabulary "
                   "151936, 262,144 context, 80B total / 3B active (model card https://huggingface.co/Qwen/Qwen3-Next-"
                   "80B-A3B-Instruct and copies of its config.json in public code); convert_hf_to_gguf.py keeps its "
-                  "one MTP block (conversion/qwen.py _QwenMtpMixin)",
-        "unverified": ["linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
-                       "shared_expert_intermediate_size"],
+                  "one MTP block (conversion/qwen.py _QwenMtpMixin). The linear-attention V head count and head "
+                  "dims and the shared-expert width were read only in partial copies; built from them, the tensor "
+                  "table gives exactly the 79.67 B llama.cpp printed for the real GGUF",
         "config": {"model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 48,
                    "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
                    "full_attention_interval": 4, "linear_num_key_heads": 16, "linear_num_value_heads": 32,
@@ -66,6 +69,7 @@ ENTRIES: dict[str, dict] = {
                    "shared_expert_intermediate_size": 512, "vocab_size": 151936,
                    "max_position_embeddings": 262144, "tie_word_embeddings": False},
         "reference": {"total": "80B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3-Next-80B-A3B-Instruct"},
+        "gguf_params": {"total": "79.67B", "url": "https://github.com/kyuz0/amd-r9700-ai-toolboxes/blob/8ad62bcda86d/benchmark/results/Qwen3-Next-80B-A3B-Instruct-UD-Q4_K_XL__rocm-7.9__fa1__dual.log", "counts": "loaded", "note": "that GGUF has no MTP block"},
     },
     "qwen3.5-397b-a17b": {
         "hf_repo": "Qwen/Qwen3.5-397B-A17B",
@@ -103,6 +107,50 @@ ENTRIES: dict[str, dict] = {
                    "max_position_embeddings": 262144, "tie_word_embeddings": False},
         "reference": {"total": "122B", "active": "10B", "url": "https://huggingface.co/Qwen/Qwen3.5-122B-A10B",
                       "note": "the published total includes the vision encoder"},
+        "gguf_params": {"total": "122.11B", "url": "https://github.com/kyuz0/amd-strix-halo-toolboxes/blob/d1a34bee0900/benchmark/results/Qwen3.5-122B-A10B-UD-Q5_K_XL-00001-of-00003__vulkan_radv__fa1.log", "counts": "loaded", "note": "that GGUF has no MTP block"},
+    },
+    "qwen3-coder-30b-a3b": {
+        "hf_repo": "Qwen/Qwen3-Coder-30B-A3B-Instruct",
+        "source": "config.json of Qwen/Qwen3-Coder-30B-A3B-Instruct (https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-"
+                  f"Instruct/blob/main/config.json, {_COPY}): Qwen3-30B-A3B's shapes with 262144 positions",
+        "config": {**_QWEN3_30B, "max_position_embeddings": 262144},
+        "reference": {"total": "30B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct",
+                      "note": "the figures of the model name"},
+        "gguf_params": {"total": "30.53B", "url": "https://github.com/ggml-org/llama.cpp/blob/0c1e57098/benches/dgx-spark/dgx-spark.md", "counts": "file"},
+    },
+    "qwen3.6-35b-a3b": {
+        "hf_repo": "Qwen/Qwen3.6-35B-A3B",
+        "source": "text_config of Qwen/Qwen3.6-35B-A3B (https://huggingface.co/Qwen/Qwen3.6-35B-A3B/blob/main/config.json, "
+                  f"{_COPY}; Qwen3.5-35B-A3B's is the same): 40 layers (3:1 Gated DeltaNet : gated attention), "
+                  "hidden 2048, 16 Q / 2 KV heads of 256, linear attention 16 QK / 32 V heads of 128, 256 experts "
+                  "top-8 + 1 shared of width 512, one MTP layer, 262144 positions; vocab_size 248320, not read in that "
+                  "copy, is confirmed by the parameter count llama.cpp printed for the real GGUF (35.51 B)",
+        "config": {"model_type": "qwen3_5_moe", "hidden_size": 2048, "num_hidden_layers": 40,
+                   "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256,
+                   "full_attention_interval": 4, "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+                   "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4,
+                   "num_experts": 256, "num_experts_per_tok": 8, "moe_intermediate_size": 512,
+                   "shared_expert_intermediate_size": 512, "vocab_size": 248320, "mtp_num_hidden_layers": 1,
+                   "max_position_embeddings": 262144, "tie_word_embeddings": False},
+        "reference": {"total": "35B", "active": "3B", "url": "https://huggingface.co/Qwen/Qwen3.6-35B-A3B",
+                      "note": "the figures of the model name, vision encoder included"},
+        "gguf_params": {"total": "35.51B", "url": "https://github.com/kyuz0/amd-strix-halo-toolboxes/blob/d1a34bee0900/benchmark/results/Qwen3.6-35B-A3B-UD-Q4_K_XL__vulkan_radv__fa1.log", "counts": "file"},
+    },
+    "qwen3.6-27b": {
+        "hf_repo": "Qwen/Qwen3.6-27B",
+        "source": "text_config of Qwen/Qwen3.6-27B (https://huggingface.co/Qwen/Qwen3.6-27B/blob/main/config.json, "
+                  f"{_COPY}): dense, 64 layers (3:1 Gated DeltaNet : gated attention), hidden 5120, FFN 17408, "
+                  "24 Q / 4 KV heads of 256, linear attention 16 QK / 48 V heads of 128, vocabulary 248320, one MTP "
+                  "layer, 262144 positions; llama.cpp architecture qwen35 (src/models/qwen35.cpp)",
+        "config": {"model_type": "qwen3_5", "hidden_size": 5120, "intermediate_size": 17408, "num_hidden_layers": 64,
+                   "num_attention_heads": 24, "num_key_value_heads": 4, "head_dim": 256,
+                   "full_attention_interval": 4, "linear_num_key_heads": 16, "linear_num_value_heads": 48,
+                   "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4,
+                   "vocab_size": 248320, "mtp_num_hidden_layers": 1, "max_position_embeddings": 262144,
+                   "tie_word_embeddings": False},
+        "reference": {"total": "27B", "url": "https://huggingface.co/Qwen/Qwen3.6-27B",
+                      "note": "the figure of the model name, vision encoder included"},
+        "gguf_params": {"total": "27.32B", "url": "https://github.com/kyuz0/amd-strix-halo-toolboxes/blob/d1a34bee0900/benchmark/results/Qwen3.6-27B-UD-Q8_K_XL__vulkan_radv__fa1.log", "counts": "file"},
     },
 }
 
@@ -115,4 +163,6 @@ ALIASES: dict[str, str] = {
     "qwen3-next-80b-a3b-thinking": "qwen3-next-80b-a3b",
     "qwen3.5-397b": "qwen3.5-397b-a17b", "qwen3.5-397b-a17b-instruct": "qwen3.5-397b-a17b",
     "qwen3.5-122b": "qwen3.5-122b-a10b",
+    "qwen3-coder-30b-a3b-instruct": "qwen3-coder-30b-a3b", "qwen3.6-35b": "qwen3.6-35b-a3b",
+    "qwen3.5-35b-a3b": "qwen3.6-35b-a3b", "qwen3.6-27b-instruct": "qwen3.6-27b",
 }
