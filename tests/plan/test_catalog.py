@@ -87,6 +87,14 @@ def test_qwen3_235b_release_and_2507_update_are_two_entries():
         make_plan(resolve("qwen3-235b-a22b", "Q4_K_M"), parse_spec("1x rtx-5090, 256GB"), ContextConfig(262144))
 
 
+def test_docs_list_every_entry():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "catalog.md").read_text()
+    missing = [n for n in NAMES if f"| `{n}` |" not in doc]
+    assert not missing, f"docs/catalog.md lacks {missing}"
+
+
 def test_aliases_point_at_entries_and_unknown_names_say_the_closest():
     for alias, key in ALIASES.items():
         assert key in CATALOG, alias
