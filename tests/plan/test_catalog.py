@@ -187,3 +187,32 @@ def test_list_shows_params_context_and_verification(tmp_path):
                         text=True, timeout=120, env={**__import__("os").environ, "HEAVYLIFT_DATA_DIR": str(tmp_path)})
     rows = json.loads(js.stdout)
     assert {r["name"] for r in rows} == set(NAMES) == {r.name for r in catalog_rows()}
+
+
+def test_nested_hugging_face_configs_read_their_text_config():
+    """Multimodal repositories nest the language model under text_config (Llama 4, Gemma 3, Qwen3.5,
+    Kimi K2.5): the planner reads it the way convert_hf_to_gguf.py does."""
+    from heavylift.models.model_arch import ModelArch
+
+    scout = {**CATALOG["llama-4-scout"]["config"]}
+    llama4 = ModelArch.from_hf_config({"model_type": "llama4", "text_config": scout, "vision_config": {}})
+    assert llama4.arch == "llama4" and llama4.n_expert == 16 and llama4.has_rope_freqs
+    gemma = ModelArch.from_hf_config({"model_type": "gemma3", "text_config": {
+        "model_type": "gemma3_text", "hidden_size": 5376, "intermediate_size": 21504, "num_hidden_layers": 62,
+        "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128, "sliding_window": 1024}})
+    assert (gemma.n_vocab, gemma.n_ctx_train, gemma.tied_embeddings) == (262144, 131072, True)
+    assert sum(gemma.swa_layers) == 52  # 5 of every 6 of 62 layers
+    kimi = ModelArch.from_hf_config({"model_type": "kimi_k25", "text_config": CATALOG["kimi-k2"]["config"]})
+    assert kimi.arch == "deepseek2" and kimi.n_expert == 384
+    qwen = ModelArch.from_hf_config({"model_type": "qwen3_5_moe", "text_config": {
+        **CATALOG["qwen3.5-122b-a10b"]["config"], "model_type": "qwen3_5_moe_text"}})
+    assert qwen.arch == "qwen35moe" and sum(qwen.recurrent_layers) == 36 and qwen.n_layer_nextn == 1
+
+
+def test_unsupported_config_says_so_in_one_line():
+    from heavylift.models.model_arch import ModelArch
+
+    with pytest.raises(ModelError, match="model_type 'gemma4' is not supported by the planner.*GGUF"):
+        ModelArch.from_hf_config({"model_type": "gemma4", "hidden_size": 1})
+    with pytest.raises(ModelError, match="experts per token"):
+        ModelArch.from_hf_config({**CATALOG["qwen3-30b-a3b"]["config"], "num_experts_per_tok": 0})

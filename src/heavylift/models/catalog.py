@@ -78,10 +78,17 @@ def entry(name: str) -> CatalogEntry:
                          "a .gguf path, or a config.json / model folder")
     data = CATALOG[key]
     unverified = tuple(data.get("unverified", ()))
-    source = data["source"] + (f"; unverified: {', '.join(unverified)}" if unverified else "")
-    ref, measured = data.get("reference"), data.get("gguf_params")
-    return CatalogEntry(key, data["hf_repo"], data["config"], source, unverified,
-                        Reference(**ref) if ref else None, Reference(**measured) if measured else None,
+    ref = Reference(**data["reference"]) if data.get("reference") else None
+    measured = Reference(**data["gguf_params"]) if data.get("gguf_params") else None
+    checks = []
+    if ref:
+        checks.append(f"parameter count checked against the published {ref.total}"
+                      + (f" / {ref.active} active" if ref.active else "") + f" ({ref.url})")
+    if measured:
+        checks.append(f"and against llama.cpp's count of a real GGUF, {measured.total} ({measured.url})")
+    source = "; ".join([data["source"], " ".join(checks)] if checks else [data["source"]])
+    source += f"; unverified: {', '.join(unverified)}" if unverified else ""
+    return CatalogEntry(key, data["hf_repo"], data["config"], source, unverified, ref, measured,
                         data.get("unsupported", ""))
 
 

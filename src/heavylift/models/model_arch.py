@@ -418,7 +418,13 @@ def _gemma3(cfg: dict, name: str, source: str) -> ModelArch:
     # output tied to token_embd; conversion/gemma.py trims embed_tokens to the tokenizer's vocabulary
     n_layer = int(cfg["num_hidden_layers"])
     pattern = int(cfg.get("sliding_window_pattern") or 6)
-    return _common({"tie_word_embeddings": True, "max_position_embeddings": 131072, **cfg}, name, source, "gemma3",
+    # Gemma3TextConfig defaults for keys google's configs leave out; the GGUF's vocabulary is the
+    # tokenizer's 262144 entries, not config.json's padded 262208
+    defaults = {"tie_word_embeddings": True, "max_position_embeddings": 131072, "vocab_size": 262144}
+    cfg = {**defaults, **cfg}
+    if int(cfg["vocab_size"]) == 262208:  # Gemma 3's padded embedding; conversion/gemma.py trims it
+        cfg["vocab_size"] = 262144
+    return _common(cfg, name, source, "gemma3",
                    qk_norm="head", n_swa=int(cfg["sliding_window"]),
                    swa_layers=[il % pattern < pattern - 1 for il in range(n_layer)])
 
