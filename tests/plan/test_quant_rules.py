@@ -12,6 +12,7 @@ SmolLM2 for real is behind the `slow` marker.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -75,12 +76,13 @@ def imatrices(quant_models: dict[str, Path], engine_bin_dir: Path) -> dict[str, 
         key = hashlib.sha256(f"{model.stat().st_size}:{model.name}:{text}".encode()).hexdigest()[:16]
         target = paths.cache_dir() / "test-models" / f"{model.stem}-{key}.imatrix.gguf"
         if not target.exists():
-            calib = target.with_suffix(".txt")
+            calib, part = target.with_suffix(".txt"), target.with_name(f"{target.name}.{os.getpid()}.part")
             calib.write_text(text)
             proc = subprocess.run([str(engine_bin_dir / "llama-imatrix"), "-m", str(model), "-f", str(calib),
-                                   "-o", str(target), "-c", "128", "--chunks", "4", "-t", "2"],
+                                   "-o", str(part), "-c", "128", "--chunks", "4", "-t", "2"],
                                   capture_output=True, text=True, timeout=600)
-            assert proc.returncode == 0 and target.exists(), proc.stderr[-2000:]
+            assert proc.returncode == 0 and part.exists(), proc.stderr[-2000:]
+            part.replace(target)  # complete or absent, never half-written
         out[name] = target
     return out
 
