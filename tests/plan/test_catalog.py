@@ -216,3 +216,15 @@ def test_unsupported_config_says_so_in_one_line():
         ModelArch.from_hf_config({"model_type": "gemma4", "hidden_size": 1})
     with pytest.raises(ModelError, match="experts per token"):
         ModelArch.from_hf_config({**CATALOG["qwen3-30b-a3b"]["config"], "num_experts_per_tok": 0})
+
+
+def test_file_types_ranked_by_predicted_size():
+    from heavylift.plan.quant_rules import ftypes_by_size
+
+    arch = catalog.lookup("llama-3.1-8b")
+    ranked = ftypes_by_size(arch, tensor_table(arch))
+    sizes = [b for _, b in ranked]
+    assert sizes == sorted(sizes, reverse=True) and {f for f, _ in ranked} == set(SUPPORTED_FTYPES)
+    position = {f: i for i, (f, _) in enumerate(ranked)}
+    # a dense model has no expert tensors: MXFP4_MOE is Q8_0 everywhere, as large as Q8_0
+    assert dict(ranked)["MXFP4_MOE"] == dict(ranked)["Q8_0"] and position["IQ1_S"] == len(ranked) - 1

@@ -308,3 +308,13 @@ GGUF_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT: every tensor's data starts on a 3
 def data_bytes(tensors: Iterable[TensorSpec]) -> int:
     """Bytes of the GGUF data section: each tensor padded to the alignment (gguf.cpp gguf_add_tensor)."""
     return sum(-(-t.n_bytes // GGUF_ALIGNMENT) * GGUF_ALIGNMENT for t in tensors)
+
+
+def ftypes_by_size(arch: ModelArch, tensors: Iterable[TensorSpec],
+                   ftypes: Iterable[str] = SUPPORTED_FTYPES) -> list[tuple[str, int]]:
+    """(file type, predicted data bytes), largest first: the order to try when looking for the
+    best quantization that fits. Sizes, not names, decide: MXFP4_MOE is Q8_0 for a dense model,
+    and row-size fallbacks can make a lower type as large as a higher one."""
+    table = list(tensors)
+    sizes = [(f, data_bytes(quantized_tensors(arch, table, f))) for f in ftypes]
+    return sorted(sizes, key=lambda fs: -fs[1])
