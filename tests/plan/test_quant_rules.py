@@ -172,8 +172,11 @@ def test_iq_files_match_llama_quantize(which, ftype, with_imatrix, quant_models,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ftype", ["IQ1_S", "IQ2_XXS", "IQ2_M", "IQ3_XS", "IQ3_M", "IQ4_XS", "IQ4_NL"])
-def test_iq_files_of_the_default_model(ftype, quant_models, imatrices, engine_bin_dir, tmp_path):
-    """SmolLM2 for real: 576-wide rows make most tensors fall back (IQ4_NL, Q5_0, ...)."""
+def test_iq_files_of_the_default_model(ftype, request, quant_models, imatrices, engine_bin_dir, tmp_path):
+    """SmolLM2 for real: 576-wide rows make most tensors fall back (IQ4_NL, Q5_0, ...).
+    Minutes per type on two cores, so run only when asked for: `bash scripts/test.sh -m slow`."""
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("minutes long: run it with `bash scripts/test.sh -m slow`")
     _check_real(engine_bin_dir, quant_models["smollm2"], ftype, imatrices["smollm2"], tmp_path / f"smol-{ftype}.gguf")
 
 
