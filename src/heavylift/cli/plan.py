@@ -9,9 +9,8 @@ from pathlib import Path
 
 from heavylift.cli.common import human_bytes, positive_int, say
 from heavylift.hardware.spec import parse_hw
-from heavylift.models import catalog
 from heavylift.plan.memory import KV_TYPES, ContextConfig
-from heavylift.plan.model_source import resolve
+from heavylift.plan.model_source import catalog_rows, resolve
 from heavylift.plan.planner import Plan, make_plan
 
 # --compare: the rigs users weigh (issue 3)
@@ -58,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
         print_devices(as_json=args.json)
         return 0
     if args.list:
-        for name in catalog.names():
-            a = catalog.lookup(name)
-            print(f"{name:24} {a.arch:10} {a.n_layer:3} layers  ctx {a.n_ctx_train:>7,}  "
-                  + (f"{a.n_expert} experts top-{a.n_expert_used}" if a.is_moe else "dense"))
+        rows = catalog_rows()
+        if args.json:
+            print(json.dumps([asdict(r) for r in rows], indent=2))
+            return 0
+        print(f"{'MODEL':26} {'ARCH':11} {'LAYERS':>6} {'EXPERTS':>8} {'PARAMS':>9} {'ACTIVE':>8} {'CONTEXT':>10}  CONFIG")
+        for r in rows:
+            experts = f"{r.n_expert}/{r.n_expert_used}" if r.n_expert else "dense"
+            print(f"{r.name:26} {r.architecture:11} {r.n_layer:>6} {experts:>8} {r.total_params_b:>8.2f}B "
+                  f"{r.active_params_b:>7.2f}B {r.n_ctx_train:>10,}  {r.verification}")
         return 0
     if not args.models:
         from heavylift.errors import UsageError
