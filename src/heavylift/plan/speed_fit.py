@@ -2,8 +2,9 @@
 
     python -m heavylift.plan.speed_fit            # fit, print the fit-set errors, write the JSON
 
-Method: regularised least squares on log errors, with numpy only. The unknowns are the logs of
-the constants in FIT_KEYS; the residuals are log(predicted / measured) for every fit row plus,
+Method: regularised, robust least squares on log errors, with numpy only. The unknowns are the
+logs of the constants (fit_keys); the residuals are log(predicted / measured) for every fit row
+(soft-L1 weighted: a row off by more than 1.5x counts less and less) plus,
 for every constant, (log value - log prior) / sigma: a constant that no row informs stays at its
 prior (plan/speed_params.py), one that many rows inform follows them. Levenberg-Marquardt steps
 with a forward-difference Jacobian, each constant kept inside its physical bounds (an efficiency
@@ -103,9 +104,15 @@ def log_errors(cases: list[Case], p: SpeedParams) -> np.ndarray:
     return np.array([math.log(c.predict(p) / c.measured) for c in cases])
 
 
-def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40) -> tuple[SpeedParams, dict[str, int]]:
-    """The constants minimising the regularised squared log errors over `cases`, and per constant
-    the number of rows that depend on it."""
+ROBUST_SCALE = math.log(1.5)  # rows off by more than 1.5x weigh less and less (soft-L1 loss)
+
+
+def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40,
+        rounds: int = 4) -> tuple[SpeedParams, dict[str, int]]:
+    """The constants minimising the regularised, robust log errors over `cases`, and per constant
+    the number of rows that depend on it. Robust: iteratively reweighted least squares with soft-L1
+    weights, so that a row the model cannot know (a board whose CPU and RAM the spec leaves out)
+    does not drag the constants every other row shares."""
     base = base or SpeedParams.priors()
     spec = [k for k in fit_keys() if k[0].split(".")[0] in (*base.backends, "cpu", "qd", "qp")]
     uses = {k[0]: [i for i, c in enumerate(cases) if _uses(c, k[0])] for k in spec}
@@ -114,13 +121,24 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
     sigma = np.array([k[1] for k in spec])
     lo, hi = np.log([max(k[2], 1e-12) for k in spec]), np.log([k[3] for k in spec])
     prior = np.log([get(base, k) for k in keys])
-    theta = prior.copy()
-    # the prior term is 0 at the prior; the clamp keeps log values inside the bounds
-    theta = np.clip(theta, lo, hi)
+    theta = np.clip(prior.copy(), lo, hi)  # the prior term is 0 at the prior; bounds keep physics
+    weights = np.ones(len(cases))
+    for _ in range(rounds):
+        theta = _lm(cases, base, keys, uses, theta, prior, sigma, lo, hi, weights, iterations)
+        errs = log_errors(cases, with_values(base, keys, np.exp(theta)))
+        weights = 1.0 / np.sqrt(np.sqrt(1.0 + (errs / ROBUST_SCALE) ** 2))  # soft-L1 as weighted squares
+    return with_values(base, keys, np.exp(theta)), {k: len(v) for k, v in uses.items()}
+
+
+def _lm(cases: list[Case], base: SpeedParams, keys: list[str], uses: dict[str, list[int]], theta: np.ndarray,
+        prior: np.ndarray, sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray, weights: np.ndarray,
+        iterations: int) -> np.ndarray:
+    """Levenberg-Marquardt on the weighted log errors plus the prior pseudo-rows."""
+    n = len(cases)
 
     def residuals(t: np.ndarray) -> np.ndarray:
         errs = log_errors(cases, with_values(base, keys, np.exp(t)))
-        return np.concatenate([errs, math.sqrt(PRIOR_WEIGHT) * (t - prior) / sigma])
+        return np.concatenate([weights * errs, math.sqrt(PRIOR_WEIGHT) * (t - prior) / sigma])
 
     r = residuals(theta)
     lam = 1e-2
@@ -131,10 +149,9 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
             t2 = theta.copy()
             t2[j] += h
             p2 = with_values(base, keys, np.exp(t2))
-            rows = uses[key]
-            for i in rows:
-                jac[i, j] = (math.log(cases[i].predict(p2) / cases[i].measured) - r[i]) / h
-            jac[len(cases) + j, j] = math.sqrt(PRIOR_WEIGHT) / sigma[j]
+            for i in uses[key]:
+                jac[i, j] = (weights[i] * math.log(cases[i].predict(p2) / cases[i].measured) - r[i]) / h
+            jac[n + j, j] = math.sqrt(PRIOR_WEIGHT) / sigma[j]
         g = jac.T @ r
         a = jac.T @ jac
         improved = False
@@ -149,8 +166,7 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
         log.debug("iteration %d: cost %.4f lambda %.2g improved %s", it, float(r @ r), lam, improved)
         if not improved or np.max(np.abs(step)) < 1e-4:
             break
-    log.debug("fit: %d iterations, cost %.4f", it + 1, float(r @ r))
-    return with_values(base, keys, np.exp(theta)), {k: len(v) for k, v in uses.items()}
+    return theta
 
 
 # A machine's core speed: the per-core constants that scale together when a core is faster
