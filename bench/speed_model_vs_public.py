@@ -70,12 +70,37 @@ def print_summary(title: str, cases: list[Case], params: SpeedParams, check: boo
     return ok
 
 
+def print_constants(p: SpeedParams) -> None:
+    print(f"constants: {p.label}")
+    names = list(next(iter(p.backends.values())).__dict__)
+    backends = [b for b in ("cuda", "rocm", "vulkan", "metal") if b in p.backends]
+    print(f"{'GPU constant':20}" + "".join(f"{b:>11}" for b in backends) + "   rows informing it (cuda/rocm/vulkan/metal)")
+    for name in names:
+        vals = "".join(f"{getattr(p.backends[b], name):>11.3g}" for b in backends)
+        rows = "/".join(p.source(f"{b}.{name}").split(" ")[3] if "fit on" in p.source(f"{b}.{name}") else "prior"
+                        for b in backends)  # "fit on the N split=fit rows ..." -> N
+        print(f"{name:20}{vals}   {rows}")
+    print(f"\n{'CPU constant':24}{'value':>11}   source")
+    for name, value in p.cpu.__dict__.items():
+        print(f"{name:24}{value:>11.3g}   {p.source('cpu.' + name)}")
+    print(f"\n{'weight family':14}{'GPU decode':>11}{'GPU prefill':>12}{'CPU decode':>11}{'CPU prefill':>12}   rows")
+    for fam in ("f16", "q8", "q4", "k", "iq"):
+        rows = "/".join(p.source(f"{k}.{d}.{fam}").split(" ")[3] if "fit on" in p.source(f"{k}.{d}.{fam}") else
+                        ("ref" if fam == "k" else "prior") for d in ("gpu", "cpu") for k in ("qd", "qp"))
+        print(f"{fam:14}{p.qd('gpu', fam):>11.3g}{p.qp('gpu', fam):>12.3g}{p.qd('cpu', fam):>11.3g}"
+              f"{p.qp('cpu', fam):>12.3g}   {rows}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--csv", type=Path, default=CSV_PATH, help="measurement file (default: the committed one)")
     ap.add_argument("--fit-rows", action="store_true", help="also print the fit rows one by one")
+    ap.add_argument("--constants", action="store_true", help="print the committed constants and their sources, then stop")
     args = ap.parse_args()
     params = SpeedParams.fitted()
+    if args.constants:
+        print_constants(params)
+        return 0
     rows = load_rows(args.csv)
     print(f"{args.csv.name}: {len(rows)} rows ({Counter(r['split'] for r in rows)['holdout']} held out); "
           f"constants: {params.label}")

@@ -127,7 +127,18 @@ def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40
         theta = _lm(cases, base, keys, uses, theta, prior, sigma, lo, hi, weights, iterations)
         errs = log_errors(cases, with_values(base, keys, np.exp(theta)))
         weights = 1.0 / np.sqrt(np.sqrt(1.0 + (errs / ROBUST_SCALE) ** 2))  # soft-L1 as weighted squares
-    return with_values(base, keys, np.exp(theta)), {k: len(v) for k, v in uses.items()}
+    fitted = with_values(base, keys, np.exp(theta))
+    return fitted, _informing_rows(cases, fitted, keys, uses)
+
+
+def _informing_rows(cases: list[Case], p: SpeedParams, keys: list[str], uses: dict[str, list[int]]) -> dict[str, int]:
+    """Per constant, the rows whose prediction moves when it moves (a 1% change, > 0.01% effect)."""
+    base = [math.log(c.predict(p)) for c in cases]
+    out = {}
+    for key in keys:
+        moved = with_values(p, [key], np.array([get(p, key) * 1.01]))
+        out[key] = sum(1 for i in uses[key] if abs(math.log(cases[i].predict(moved)) - base[i]) > 1e-4)
+    return out
 
 
 def _lm(cases: list[Case], base: SpeedParams, keys: list[str], uses: dict[str, list[int]], theta: np.ndarray,
@@ -225,7 +236,8 @@ def main() -> int:
     params.label = (f"public fit: {len(cases)} split=fit rows of plan/data/public_measurements.csv "
                     f"({', '.join(f'{n} {k}' for k, n in classes.items())}), plan/speed_fit.py")
     for key, n in informed.items():
-        params.sources[key] = (f"fit on the {n} split=fit rows that depend on it" if n else "prior: no fit row uses it")
+        params.sources[key] = (f"fit on the {n} split=fit rows whose prediction depends on it" if n else
+                               "prior (plan/speed_params.py): no fit row depends on it")
     for label, s in summary(cases, params).items():
         print(f"  fit set {label:28} rows {s['rows']:3}  median |err| {s['median_abs_err']:5.1%}  worst {s['worst']:4.2f}x")
     if not args.dry_run:
