@@ -11,9 +11,10 @@ import pytest
 from heavylift.hardware.spec import parse_spec
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.model_source import resolve
-from heavylift.plan.placement import LayerBytes
+from heavylift.plan.placement import LayerBytes, Placer
+from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import SpeedEstimate, estimate
-from heavylift.plan.speed_cases import build_all, case_placement, load_rows
+from heavylift.plan.speed_cases import build_all, load_rows
 from heavylift.plan.speed_fit import summary
 from heavylift.plan.speed_params import PARAMS_FILE, SpeedParams
 
@@ -58,11 +59,13 @@ def _plan_inputs(model: str, hw: str, ctx: int = 8192, quant: str | None = None,
     src = resolve(model, quant)
     rig = parse_spec(hw)
     layers = LayerBytes.from_tensors(src.tensors, src.arch.n_layer)
-    n = src.arch.n_layer
-    placement = case_placement(layers, n, rig, 999 if rig.gpus else 0, cfg.pop("ot", ""), "")
+    ot = cfg.pop("ot", "")
+    context = ContextConfig(ctx, **cfg)
+    flags = PlacementFlags(999 if rig.gpus else 0, None, (("-ot", ot),) if ot else ())
+    placement = Placer(src.tensors, src.arch, context, rig).evaluate(flags)
     active = sum(t.n_elements * (src.arch.n_expert_used / src.arch.n_expert if "_exps" in t.name else 1)
                  for t in src.tensors if not t.name.startswith("token_embd"))
-    return layers, src.arch, ContextConfig(ctx, **cfg), rig, placement, active, src.quant
+    return layers, src.arch, context, rig, placement, active, src.quant
 
 
 def _est(model: str, hw: str, prompt: int = 512, **kw) -> SpeedEstimate:

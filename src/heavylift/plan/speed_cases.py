@@ -4,15 +4,13 @@ placement each row's flags give, and the model's prediction for the row's test.
 Used by the fit (plan/speed_fit.py), its report (bench/speed_model_vs_public.py) and the tests.
 A row's model comes from the catalog (tensor shapes per llama.cpp's converter, per-tensor types
 per llama-quant.cpp for the row's quant), rescaled to the file size llama-bench printed (size_gib:
-imatrix / "UD" mixes keep some tensors at other types). The placement follows llama.cpp's rules
-(llama-model.cpp load_tensors): -ngl N puts layers max(n_layer + 1 - N, 0).. and the output layer
-on the GPUs, split by the cumulative --tensor-split (default: equal for equal GPUs); -ot REGEX=DEV
-overrides are matched in order against the expert tensor names, first match wins.
+imatrix / "UD" mixes keep some tensors at other types). Its -ngl / -ts / -ot / --n-cpu-moe go
+through the planner's own placement (plan/placement.py Placer.evaluate: llama.cpp's
+load_tensors rules), the same code that evaluates a user's flags.
 """
 
 from __future__ import annotations
 
-import bisect
 import csv
 import dataclasses
 import re
@@ -26,7 +24,8 @@ from heavylift.hardware.spec import parse_spec
 from heavylift.models import catalog
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.model_source import ModelSource
-from heavylift.plan.placement import LayerBytes
+from heavylift.plan.placement import LayerBytes, Placer
+from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import Geometry, decode_step, geometry, prefill_seconds
 from heavylift.plan.speed_params import SpeedParams
 
@@ -139,11 +138,12 @@ def case_for(src: ModelSource, rig: Rig, test: str, n_prompt: int, n_gen: int, d
                             int(layers.token_embd * ratio), int(layers.output * ratio))
     ctx = max(256, depth + n_prompt + n_gen)
     cfg = ContextConfig(ctx, 1, kv_type if fa else "f16", n_batch, n_ubatch, fa)
+    args: list[tuple[str, str]] = [("-ot", overrides.strip())] if overrides.strip() else []
     if n_cpu_moe:
-        # common/arg.cpp --n-cpu-moe N: an override "blk\.i\.ffn_(up|down|gate)_exps=CPU" for i < N, after -ot's
-        extra = ",".join(f"blk\\.{il}\\.ffn_(up|down|gate)_exps=CPU" for il in range(min(n_cpu_moe, arch.n_layer)))
-        overrides = f"{overrides},{extra}" if overrides.strip() else extra
-    placement = case_placement(layers, arch.n_layer, rig, ngl if rig.gpus else 0, overrides, tensor_split)
+        args.append(("--n-cpu-moe", str(n_cpu_moe)))  # llama-bench/server add it after the -ot patterns
+    split = tuple(float(x) for x in re.split(r"[,/]", tensor_split) if x.strip()) if tensor_split.strip() else None
+    flags = PlacementFlags(ngl if rig.gpus else 0, split, tuple(args))
+    placement = Placer(src.tensors, arch, cfg, rig).evaluate(flags)  # llama.cpp's rules, plan/placement.py
     geo = geometry(layers, arch, cfg, rig, placement, src.quant)
     return Case(row or {}, classify(rig, arch.is_moe, geo), test, measured, n_prompt, n_gen, depth, rig, cfg,
                 geo, ratio)
@@ -158,56 +158,6 @@ def classify(rig: Rig, is_moe: bool, geo: Geometry) -> str:
     if lay.host in lay.layer or lay.host in lay.experts:
         return "hybrid"
     return "full GPU MoE" if is_moe else "full GPU dense"
-
-
-@dataclass
-class CaseDevice:
-    kind: str  # "gpu" | "cpu"
-    expert_layers: list[int]  # layers whose expert tensors this device holds
-
-
-@dataclass
-class CasePlacement:
-    """The part of a placement the speed model reads (the shape of plan/placement.py's Placement)."""
-
-    layer_device: list[int]  # per layer 0..n_layer (the last: the output layer): -1 = CPU, else GPU index
-    devices: list[CaseDevice]  # the GPUs in order, then the host
-
-
-def case_placement(layers: LayerBytes, n: int, rig: Rig, ngl: int, overrides: str, tensor_split: str) -> CasePlacement:
-    """Which device each layer and each layer's experts use under llama.cpp's -ngl / -ts / -ot rules."""
-    n_gpu = len(rig.gpus)
-    i_gpu_start = max(n + 1 - ngl, 0)
-    act = min(ngl, n + 1) if n_gpu else 0
-    shares = [float(x) for x in tensor_split.replace("/", ",").split(",") if x.strip()] if tensor_split.strip() else []
-    if len(shares) != n_gpu or not sum(shares):
-        shares = [float(g.memory_bytes) for g in rig.gpus]  # llama.cpp default: each device's free memory
-    cum, acc = [], 0.0
-    for s in shares:
-        acc += s
-        cum.append(acc / sum(shares))
-
-    def device(il: int) -> int:
-        if not n_gpu or il < i_gpu_start or il - i_gpu_start >= act:
-            return -1
-        return min(bisect.bisect_right(cum, (il - i_gpu_start) / act), n_gpu - 1)
-
-    layer_dev = [device(il) for il in range(n + 1)]
-    rules = []
-    for item in (x.strip() for x in overrides.split(",") if x.strip()):
-        pattern, _, target = item.rpartition("=")
-        m = re.search(r"(\d+)$", target)
-        rules.append((re.compile(pattern), -1 if target.upper().startswith("CPU") else int(m.group(1)) if m else 0))
-    expert_dev = list(layer_dev[:n])
-    for il in range(n):
-        for rx, dev in rules:
-            if layers.experts[il] and rx.search(f"blk.{il}.ffn_up_exps.weight"):
-                expert_dev[il] = dev if dev < n_gpu else -1
-                break
-    held = [il for il in range(n) if layers.experts[il]]
-    devices = [CaseDevice("gpu", [il for il in held if expert_dev[il] == g]) for g in range(n_gpu)]
-    devices.append(CaseDevice("cpu", [il for il in held if expert_dev[il] == -1]))
-    return CasePlacement(layer_dev, devices)
 
 
 def build_all(rows: list[dict]) -> tuple[list[Case], list[tuple[dict, str]]]:
