@@ -222,10 +222,11 @@ def _cores(rig: Rig, cpu: CpuParams) -> float:
 
 def _host_rates(rig: Rig, cpu: CpuParams) -> tuple[float, float]:
     """(RAM bytes/s achieved, core bytes/s ceiling) for weights read on the CPU."""
+    if rig.ram_bandwidth_measured:  # what the machine was measured to do, NUMA included
+        return rig.ram_bandwidth_bps, _cores(rig, cpu) * cpu.decode_bps_per_core
     per_socket = rig.ram_bandwidth_bps / max(1, rig.sockets)
     peak = per_socket * (1 + cpu.numa_gain * (max(1, rig.sockets) - 1))
-    ram = peak if rig.ram_bandwidth_measured else peak * cpu.bw_eff
-    return ram, _cores(rig, cpu) * cpu.decode_bps_per_core
+    return peak * cpu.bw_eff, _cores(rig, cpu) * cpu.decode_bps_per_core
 
 
 def _sat(tokens: float, bp: BackendParams) -> float:
