@@ -278,7 +278,9 @@ def detect_local() -> Rig:
     notes = [f"CPU: {cores} logical cores (os.cpu_count), {simd.upper()}, {sockets} socket(s) (/proc/cpuinfo)",
              f"RAM: {ram / GiB:.1f} GiB (/proc/meminfo MemTotal)",
              "RAM bandwidth not measured here: assumed DDR5-4800 x 2 channels (`heavylift bench --calibrate` "
-             "measures it)"]
+             "measures it)",
+             "CPU speed per core: the public fit's (desktop and server cores); a cloud vCPU can be 2-4x slower "
+             "(`heavylift bench --calibrate` measures this machine's)"]
     if shutil.which("nvidia-smi"):
         try:
             out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
