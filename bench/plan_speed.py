@@ -63,7 +63,7 @@ def main() -> int:
     threads = os.cpu_count() or 1
     depths = [int(d) for d in args.depths.split(",")]
     print(f"machine: {threads} cores, {rig.cpu_simd}; llama-bench tg32 / pp512 at depths {args.depths}, "
-          f"{args.repetitions} repetitions, {threads} threads")
+          f"{args.repetitions} repetitions, {threads} threads; load average {os.getloadavg()[0]:.1f} at the start")
     cases = []
     for label, path in (("dense", dense), ("moe-4x-top2", moe)):
         src = resolve(str(path), None)
@@ -73,6 +73,10 @@ def main() -> int:
                 cases.append((label, fa, depth,
                               case_for(src, rig, "tg", 0, 32, depth, fa, measured[("tg", depth, fa)]),
                               case_for(src, rig, "pp", 512, 0, depth, fa, measured[("pp", depth, fa)])))
+    load = os.getloadavg()[1]
+    if load > threads:
+        print(f"WARNING: 5-minute load average {load:.1f} on {threads} cores while measuring: other processes "
+              "shared the cores, the measurements below are not this machine's speed; re-run on an idle machine")
     public = SpeedParams.fitted()
     anchor = next(c for c in cases if c[0] == "dense" and c[1] and c[2] == 0)
     calibrated, factors = calibrate_core_speed([anchor[3], anchor[4]], public)
