@@ -14,7 +14,7 @@ HW = "2x rtx-5090, 256GB ddr5-6000 2ch"
 
 
 def test_json_schema_catalog_model():
-    proc = run_cli("plan", "qwen3-235b-a22b", "--quant", "Q3_K_M", "--ctx", "262144", "--hw", HW, "--json")
+    proc = run_cli("plan", "qwen3-235b-a22b-2507", "--quant", "Q3_K_M", "--ctx", "262144", "--hw", HW, "--json")
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     assert SCHEMA_KEYS <= plan.keys()
@@ -27,7 +27,7 @@ def test_json_schema_catalog_model():
 
 
 def test_human_table_side_by_side_and_compare():
-    proc = run_cli("plan", "llama-3.1-70b", "qwen3-235b-a22b", "--hw", HW, "--ctx", "65536")
+    proc = run_cli("plan", "llama-3.1-70b", "qwen3-235b-a22b-2507", "--hw", HW, "--ctx", "65536")
     assert proc.returncode == 0, proc.stderr
     assert "llama-3.1-70b" in proc.stdout and "decode tok/s" in proc.stdout
     proc = run_cli("plan", "qwen3-30b-a3b", "--compare")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from heavylift.cli.common import human_bytes, positive_int, say
 from heavylift.errors import UsageError
 from heavylift.hardware.spec import parse_hw
-from heavylift.models import catalog
 from heavylift.plan.memory import KV_TYPES
-from heavylift.plan.model_source import resolve
+from heavylift.plan.model_source import catalog_rows, resolve
 from heavylift.plan.planner import Plan, default_context, make_plan, plan_json, ranges
 from heavylift.plan.server_flags import PlanRequest, merge_flags
 
@@ -69,6 +69,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="all experts in RAM")
     p.add_argument("--compare", action="store_true", help="one table over the standard rigs")
     p.add_argument("--list", action="store_true", help="list the built-in catalog")
+    p.add_argument("--list-hardware", action="store_true",
+                   help="list the known devices (--hw ids) with memory, bandwidth, FP16 compute, power, price, source")
     p.add_argument("--json", action="store_true", help="machine-readable output (README: plan --json schema)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
@@ -76,11 +78,21 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_hardware:
+        from heavylift.hardware.catalog import print_devices
+
+        print_devices(as_json=args.json)
+        return 0
     if args.list:
-        for name in catalog.names():
-            a = catalog.lookup(name)
-            print(f"{name:24} {a.arch:10} {a.n_layer:3} layers  ctx {a.n_ctx_train:>7,}  "
-                  + (f"{a.n_expert} experts top-{a.n_expert_used}" if a.is_moe else "dense"))
+        rows = catalog_rows()
+        if args.json:
+            print(json.dumps([asdict(r) for r in rows], indent=2))
+            return 0
+        print(f"{'MODEL':26} {'ARCH':11} {'LAYERS':>6} {'EXPERTS':>8} {'PARAMS':>9} {'ACTIVE':>8} {'CONTEXT':>10}  CONFIG")
+        for r in rows:
+            experts = f"{r.n_expert}/{r.n_expert_used}" if r.n_expert else "dense"
+            print(f"{r.name:26} {r.architecture:11} {r.n_layer:>6} {experts:>8} {r.total_params_b:>8.2f}B "
+                  f"{r.active_params_b:>7.2f}B {r.n_ctx_train:>10,}  {r.verification}")
         return 0
     req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
     if not req.models:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from heavylift.hardware.catalog import GB, DeviceSpec, GiB
+
+if TYPE_CHECKING:
+    from heavylift.plan.speed_params import SpeedParams
 
 
 @dataclass
 class Rig:
     description: str
-    gpus: list[DeviceSpec]  # accelerators llama.cpp offloads to (Apple: the unified GPU share)
+    gpus: list[DeviceSpec]  # accelerators llama.cpp offloads to (unified: the GPU's share of the pool)
     ram_bytes: int
-    ram_bandwidth_bps: float
-    cpu_cores: int | None
-    cpu_flops: float  # host FP32 FLOP/s used for prefill on CPU (assumed or measured)
+    ram_bandwidth_bps: float  # peak, or measured when ram_bandwidth_measured
+    cpu_cores: int | None  # physical cores, all sockets
+    cpu_flops: float  # host FP32 FLOP/s (cores x GHz x SIMD FLOP/cycle), for the record; speed uses SpeedParams
     host_link_bps: float  # CPU <-> GPU (PCIe) one direction
     gpu_link_bps: float  # GPU <-> GPU
     host_link: str = "pcie4"
@@ -23,6 +27,11 @@ class Rig:
     assumptions: list[str] = field(default_factory=list)
     host_tdp_w: float = 150.0  # CPU + board + RAM under load (rough, stated in the plan)
     host_price_usd: float | None = None
+    sockets: int = 1  # CPU sockets (NUMA nodes): decode bandwidth does not add up across them
+    ram_bandwidth_measured: bool = False  # the user gave a measured figure ("102GB/s"): no efficiency on it
+    cpu_simd: str = "avx2"  # widest SIMD the CPU has (avx2 | avx512 | neon): its FLOP/cycle
+    # A calibrated machine profile's constants; None = the speed model's fitted defaults.
+    speed_params: SpeedParams | None = None
 
     @property
     def is_unified(self) -> bool:

@@ -1,4 +1,13 @@
-"""Parse a hardware spec ("2x rtx-5090, 256GB ddr5-6000 2ch, pcie4") or detect the local machine."""
+"""Parse a hardware spec ("2x rtx-5090, 256GB ddr5-6000 2ch, pcie4") or detect the local machine.
+
+A spec is comma-separated parts, each one of:
+  `[N x] DEVICE`            a catalog device (`heavylift plan --list-hardware`); `0x` = no GPU
+  `256GB ddr5-6000 8ch`     system RAM: size, generation and speed, channels (per socket)
+  `102GB/s`                 a MEASURED RAM bandwidth (e.g. STREAM triad), used instead of the peak
+  `64 cores`, `2 sockets`   physical CPU cores (all sockets) and sockets; `avx512` / `avx2` / `neon`
+  `pcie3|pcie4|pcie5|nvlink` the links; `cuda|rocm|vulkan|metal|sycl` the llama.cpp backend
+  `120GB gpu`               unified memory: the share the GPU may use (Metal wired limit, GTT size)
+"""
 
 from __future__ import annotations
 
@@ -10,33 +19,38 @@ import subprocess
 
 from heavylift.errors import UsageError
 from heavylift.hardware.catalog import (
+    BACKENDS,
     DEVICE_ALIASES,
     DEVICES,
     LINKS,
     RAM_DEFAULTS,
-    UNIFIED_GPU_FRACTION,
     DeviceSpec,
     GiB,
+    closest,
 )
 from heavylift.hardware.rig import Rig, ram_bandwidth
 
-# Assumed host CPU when the spec names none: 16 cores x 3.5 GHz x 32 FP32 FLOP/cycle (AVX2: 2 FMA
-# units x 8 lanes x 2). Prefill on CPU then gets the calibrated efficiency from plan/speed.py.
+# Assumed host CPU when the spec names none: 16 cores at 3.5 GHz with AVX2 (2 FMA units x 8 FP32
+# lanes x 2 = 32 FLOP/cycle; AVX-512: 64; NEON: 2 x 4 x 2 = 16). Recorded in the rig; the speed
+# model's CPU rates live in plan/speed_params.py.
 DEFAULT_CORES = 16
-FLOP_PER_CYCLE = 32
 DEFAULT_GHZ = 3.5
+FLOP_PER_CYCLE = {"avx2": 32, "avx512": 64, "neon": 16}
 
 _GPU = re.compile(r"^(?:(\d+)\s*[x×*]\s*)?(.+?)$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb|gib|g|tb|tib)$")
-_DDR = re.compile(r"^(ddr[45])(?:-(\d{4,5}))?$")
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb/s|gbps|gib/s|gb/sec)$")
+_DDR = re.compile(r"^(ddr[345]|lpddr5x?)(?:-(\d{4,5}))?$")
 _CH = re.compile(r"^(\d+)\s*-?(?:ch|chan|channel|channels)$")
 _CORES = re.compile(r"^(\d+)\s*-?(?:c|cores?)$")
+_SOCKETS = re.compile(r"^(\d+)\s*-?(?:s|sockets?|numa)$")
 
 
 def _norm(text: str) -> str:
     t = re.sub(r"[\s_]+", "-", text.strip().lower())
-    for prefix in ("nvidia-", "geforce-", "apple-"):
-        t = t.removeprefix(prefix)
+    for prefix in ("nvidia-", "geforce-", "apple-", "amd-", "radeon-"):
+        if t not in DEVICES:
+            t = t.removeprefix(prefix)
     return t
 
 
@@ -46,111 +60,206 @@ def _device(name: str) -> DeviceSpec | None:
     return DEVICES.get(key)
 
 
+@dataclasses.dataclass
+class _Parts:
+    gpus: list[DeviceSpec] = dataclasses.field(default_factory=list)
+    no_gpu: bool = False
+    ram_gb: float | None = None
+    ddr: str | None = None
+    mts: int | None = None
+    channels: int | None = None
+    measured_gbs: float | None = None
+    cores: int | None = None
+    sockets: int | None = None
+    simd: str | None = None
+    link: str | None = None
+    backend: str | None = None
+    gpu_gb: float | None = None
+
+
 def parse_spec(spec: str) -> Rig:
     """A Rig from a comma-separated spec; an unknown part raises UsageError naming it."""
     if not spec or not spec.strip():
         raise UsageError("empty hardware spec; try --hw local or --hw \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
-    gpus: list[DeviceSpec] = []
-    ram_gb: float | None = None
-    ddr, mts, channels, cores = None, None, None, None
-    link = None
+    p = _Parts()
     for raw in re.split(r"[,+;]", spec):
         part = raw.strip().lower()
-        if not part:
-            continue
-        if re.fullmatch(r"pcie\s*(?:gen)?\s*([345])(?:\.0)?(?:\s*x16)?", part):
-            link = "pcie" + re.search(r"[345]", part).group(0)  # type: ignore[union-attr]
-            continue
-        if part.startswith("nvlink"):
-            link = "nvlink"
-            continue
-        m = _GPU.match(part)
-        dev = _device(m.group(2)) if m else None
-        if dev is not None:
-            count = int(m.group(1) or 1)  # type: ignore[union-attr]
-            if count <= 0 or count > 64:
-                raise UsageError(f"hardware spec part {raw.strip()!r}: device count must be 1..64")
-            gpus.extend([dev] * count)
-            continue
-        tokens = [t for t in re.split(r"\s+", part.replace("ram", " ").replace("memory", " ")) if t]
-        tokens = _join_numbers(tokens)
-        understood = bool(tokens)
-        for tok in tokens:
-            if (s := _SIZE.match(tok)):
-                value = float(s.group(1)) * (1024 if s.group(2).startswith("t") else 1)
-                if value <= 0:
-                    raise UsageError(f"hardware spec part {raw.strip()!r}: memory size must be greater than zero")
-                ram_gb = value
-            elif (d := _DDR.match(tok)):
-                ddr, mts = d.group(1), int(d.group(2)) if d.group(2) else None
-            elif (c := _CH.match(tok)):
-                channels = int(c.group(1))
-            elif (c := _CORES.match(tok)):
-                cores = int(c.group(1))
-            elif tok in ("cpu", "system", "host"):
-                pass
-            else:
-                understood = False
-        if not understood:
-            close = ", ".join(list(DEVICES)[:6])
-            raise UsageError(f"hardware spec part {raw.strip()!r} not understood; use e.g. '2x rtx-5090', "
-                             f"'256GB ddr5-6000 2ch', 'pcie4', '16 cores' (devices: {close}, ...)")
-        if channels is not None and channels <= 0 or cores is not None and cores <= 0:
-            raise UsageError(f"hardware spec part {raw.strip()!r}: counts must be greater than zero")
-    return build_rig(spec.strip(), gpus, ram_gb, ddr, mts, channels, cores, link)
+        if part:
+            _parse_part(part, raw.strip(), p)
+    if p.no_gpu and p.gpus:
+        raise UsageError(f"hardware spec {spec.strip()!r} says 0x (no GPU) and also names GPUs; keep one")
+    return build_rig(spec.strip(), p)
+
+
+def _parse_part(part: str, raw: str, p: _Parts) -> None:
+    if re.fullmatch(r"pcie\s*(?:gen)?\s*([345])(?:\.0)?(?:\s*x16)?", part):
+        p.link = "pcie" + re.search(r"[345]", part).group(0)  # type: ignore[union-attr]
+        return
+    if part.startswith("nvlink"):
+        p.link = "nvlink"
+        return
+    if part in BACKENDS and part != "cpu":
+        p.backend = part
+        return
+    if re.fullmatch(r"0\s*[x×*]?(?:\s*gpus?)?|no-?gpu|cpu(?:-only)?", part):
+        p.no_gpu = True
+        return
+    m = _GPU.match(part)
+    dev = _device(m.group(2)) if m else None
+    if dev is not None:
+        count = int(m.group(1) or 1)  # type: ignore[union-attr]
+        if count <= 0 or count > 64:
+            raise UsageError(f"hardware spec part {raw!r}: device count must be 1..64")
+        p.gpus.extend([dev] * count)
+        return
+    tokens = _join_numbers([t for t in re.split(r"\s+", part.replace("ram", " ").replace("memory", " ")) if t])
+    gpu_part = "gpu" in tokens or "vram" in tokens
+    for tok in tokens:
+        if not _ram_token(tok, raw, p, gpu_part):
+            _not_understood(raw, m.group(2) if m else part)
+
+
+def _ram_token(tok: str, raw: str, p: _Parts, gpu_part: bool) -> bool:
+    if (s := _SIZE.match(tok)):
+        value = float(s.group(1)) * (1024 if s.group(2).startswith("t") else 1)
+        if value <= 0:
+            raise UsageError(f"hardware spec part {raw!r}: memory size must be greater than zero")
+        if gpu_part:
+            p.gpu_gb = value
+        else:
+            p.ram_gb = value
+    elif (r := _RATE.match(tok)):
+        p.measured_gbs = float(r.group(1)) * (1.073741824 if r.group(2).startswith("gib") else 1)
+        if p.measured_gbs <= 0:
+            raise UsageError(f"hardware spec part {raw!r}: a bandwidth must be greater than zero")
+    elif (d := _DDR.match(tok)):
+        p.ddr, p.mts = d.group(1), int(d.group(2)) if d.group(2) else None
+    elif (c := _CH.match(tok)):
+        p.channels = _count(c.group(1), raw)
+    elif (c := _CORES.match(tok)):
+        p.cores = _count(c.group(1), raw)
+    elif (c := _SOCKETS.match(tok)):
+        p.sockets = _count(c.group(1), raw)
+    elif tok in ("dual-socket", "2-socket"):
+        p.sockets = 2
+    elif tok in FLOP_PER_CYCLE or tok in ("avx-512", "avx512f"):
+        p.simd = "avx512" if tok.startswith("avx-512") or tok.startswith("avx512") else tok
+    elif tok not in ("cpu", "system", "host", "gpu", "vram"):
+        return False
+    return True
+
+
+def _count(text: str, raw: str) -> int:
+    if int(text) <= 0:
+        raise UsageError(f"hardware spec part {raw!r}: counts must be greater than zero")
+    return int(text)
+
+
+def _not_understood(raw: str, name: str) -> None:
+    near = closest(_norm(name))
+    hint = f"did you mean {', '.join(near)}? " if near else ""
+    raise UsageError(f"hardware spec part {raw!r} not understood; {hint}devices: heavylift plan --list-hardware; "
+                     "other parts look like '256GB ddr5-6000 2ch', '102GB/s', '16 cores', '2 sockets', 'pcie4'")
 
 
 def _join_numbers(tokens: list[str]) -> list[str]:
-    """'256 gb' -> '256gb', '2 ch' -> '2ch', '16 cores' -> '16cores'."""
+    """'256 gb' -> '256gb', '2 ch' -> '2ch', '16 cores' -> '16cores', '102 gb/s' -> '102gb/s'."""
     out: list[str] = []
     for tok in tokens:
-        if out and re.fullmatch(r"\d+(?:\.\d+)?", out[-1]) and re.fullmatch(r"[a-z-]+", tok) and not tok.startswith("ddr"):
+        if out and re.fullmatch(r"\d+(?:\.\d+)?", out[-1]) and re.fullmatch(r"[a-z/-]+", tok) \
+                and not tok.startswith(("ddr", "lpddr", "gpu", "vram")):
             out[-1] += tok
         else:
             out.append(tok)
     return out
 
 
-def build_rig(description: str, gpus: list[DeviceSpec], ram_gb: float | None, ddr: str | None, mts: int | None,
-              channels: int | None, cores: int | None, link: str | None) -> Rig:
+def build_rig(description: str, p: _Parts) -> Rig:
     assumptions: list[str] = []
-    unified = [g for g in gpus if g.kind == "unified"]
+    if p.backend:
+        p.gpus = [dataclasses.replace(g, backend=p.backend) for g in p.gpus]
+    unified = [g for g in p.gpus if g.kind == "unified"]
+    if p.gpu_gb is not None and not unified:
+        raise UsageError(f"{description!r}: 'NGB gpu' sets the GPU's share of a unified-memory machine "
+                         "(m3-ultra-512gb, ryzen-ai-max-395-128gb, dgx-spark); a discrete GPU's memory is its own")
     if unified:
-        mac = unified[0]
-        share = int(mac.memory_bytes * UNIFIED_GPU_FRACTION)
-        gpu = dataclasses.replace(mac, memory_bytes=share)
-        assumptions.append(f"{mac.name}: GPU may use {UNIFIED_GPU_FRACTION:.0%} of unified memory (Metal's default "
-                           "working-set limit; raise it with `sudo sysctl iogpu.wired_limit_mb`)")
-        return Rig(description, [gpu], mac.memory_bytes - share, mac.bandwidth_bps, cores or 24,
-                   (cores or 24) * 3.5e9 * FLOP_PER_CYCLE, mac.bandwidth_bps, mac.bandwidth_bps, "unified", "unified",
-                   f"{mac.name} unified memory ({mac.source})", assumptions)
+        if len(p.gpus) > 1:
+            raise UsageError(f"{description!r}: a unified-memory machine ({unified[0].key}) is planned on its own; "
+                             "several machines (llama.cpp RPC) are not planned yet")
+        return _unified_rig(description, unified[0], p, assumptions)
+    ram_gb = p.ram_gb
     if ram_gb is None:
-        ram_gb = 128 if gpus else 64
+        ram_gb = 128 if p.gpus else 64
         assumptions.append(f"system RAM not given: assumed {ram_gb:.0f} GB")
-    ddr = ddr or "ddr5"
-    if mts is None:
-        mts = RAM_DEFAULTS[ddr]
-        assumptions.append(f"RAM speed not given: assumed {ddr.upper()}-{mts}")
-    if channels is None:
-        channels = 2
-        assumptions.append("RAM channels not given: assumed 2 (desktop dual channel)")
+    sockets = p.sockets or 1
+    if p.measured_gbs:
+        bw = p.measured_gbs * 1e9
+        ram_source = f"measured RAM bandwidth {p.measured_gbs:.1f} GB/s (given in --hw), used as is"
+    else:
+        ddr = p.ddr or "ddr5"
+        mts = p.mts
+        if mts is None:
+            mts = RAM_DEFAULTS.get(ddr, 5600)
+            assumptions.append(f"RAM speed not given: assumed {ddr.upper()}-{mts}")
+        channels = p.channels
+        if channels is None:
+            channels = 2
+            assumptions.append("RAM channels not given: assumed 2 (desktop dual channel)")
+        bw = ram_bandwidth(mts, channels) * sockets
+        per = f" x {sockets} sockets" if sockets > 1 else ""
+        ram_source = (f"{ddr.upper()}-{mts} x {channels} channels{per} = {bw / 1e9:.1f} GB/s peak "
+                      "(MT/s x 8 B x channels)")
+    cores = p.cores
     if cores is None:
         cores = DEFAULT_CORES
         assumptions.append(f"CPU not given: assumed {DEFAULT_CORES} cores at {DEFAULT_GHZ} GHz, AVX2")
+    link = p.link
     if link is None:
         link = "pcie4"
-        if gpus:
+        if p.gpus:
             assumptions.append("link not given: assumed PCIe 4.0 x16 per GPU")
     host_link = link if link.startswith("pcie") else "pcie4"
     gpu_link = link
     if link == "nvlink":
         gpu_link = {"a100-40gb": "nvlink3", "a100-80gb": "nvlink3", "h100": "nvlink4", "h200": "nvlink4"}.get(
-            gpus[0].key if gpus else "", "nvlink-bridge")
-    bw = ram_bandwidth(mts, channels)
-    return Rig(description, gpus, int(ram_gb * GiB), bw, cores, cores * DEFAULT_GHZ * 1e9 * FLOP_PER_CYCLE,
-               LINKS[host_link][0], LINKS[gpu_link][0], host_link, gpu_link,
-               f"{ddr.upper()}-{mts} x {channels} channels = {bw / 1e9:.1f} GB/s peak (MT/s x 8 B x channels)",
-               assumptions)
+            p.gpus[0].key if p.gpus else "", "nvlink-bridge")
+    simd = p.simd or "avx2"
+    return Rig(description, p.gpus, int(ram_gb * GiB), bw, cores, cores * DEFAULT_GHZ * 1e9 * FLOP_PER_CYCLE[simd],
+               LINKS[host_link][0], LINKS[gpu_link][0], host_link, gpu_link, ram_source, assumptions,
+               sockets=sockets, ram_bandwidth_measured=bool(p.measured_gbs), cpu_simd=simd)
+
+
+def _unified_rig(description: str, dev: DeviceSpec, p: _Parts, assumptions: list[str]) -> Rig:
+    if p.gpu_gb is not None:
+        share = min(int(p.gpu_gb * GiB), dev.memory_bytes)
+        assumptions.append(f"{dev.name}: GPU may use {share / GiB:.0f} GiB of {dev.memory_bytes / GiB:.0f} GiB "
+                           "(given in --hw)")
+    else:
+        share = int(dev.memory_bytes * dev.gpu_share)
+        assumptions.append(f"{dev.name}: GPU may use {dev.gpu_share:.0%} of unified memory: {dev.share_note}")
+    gpu = dataclasses.replace(dev, memory_bytes=share)
+    cores = p.cores or dev.cpu_cores or DEFAULT_CORES
+    simd = p.simd or ("neon" if dev.backend == "metal" or dev.key == "dgx-spark" else "avx512")
+    return Rig(description, [gpu], dev.memory_bytes - share, dev.bandwidth_bps, cores,
+               cores * DEFAULT_GHZ * 1e9 * FLOP_PER_CYCLE[simd], dev.bandwidth_bps, dev.bandwidth_bps, "unified",
+               "unified", f"{dev.name} unified memory ({dev.source})", assumptions, cpu_simd=simd)
+
+
+def _cpu_facts() -> tuple[str, int]:
+    """(widest SIMD, sockets) from /proc/cpuinfo; ('avx2', 1) where it cannot be read."""
+    simd, sockets = "avx2", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags") and "avx512f" in line.split():
+                    simd = "avx512"
+                elif line.startswith("Features") and "asimd" in line.split():
+                    simd = "neon"
+                elif line.startswith("physical id"):
+                    sockets.add(line.split(":")[1].strip())
+    except OSError:
+        pass
+    return simd, max(1, len(sockets))
 
 
 def detect_local() -> Rig:
@@ -164,9 +273,14 @@ def detect_local() -> Rig:
                     ram = int(line.split()[1]) * 1024
     except OSError:
         pass
+    simd, sockets = _cpu_facts()
     gpus: list[DeviceSpec] = []
-    notes = [f"CPU: {cores} logical cores (os.cpu_count)", f"RAM: {ram / GiB:.1f} GiB (/proc/meminfo MemTotal)",
-             "RAM bandwidth not measurable here without a benchmark: assumed DDR5-4800 x 2 channels"]
+    notes = [f"CPU: {cores} logical cores (os.cpu_count), {simd.upper()}, {sockets} socket(s) (/proc/cpuinfo)",
+             f"RAM: {ram / GiB:.1f} GiB (/proc/meminfo MemTotal)",
+             "RAM bandwidth not measured here: assumed DDR5-4800 x 2 channels (`heavylift bench --calibrate` "
+             "measures it)",
+             "CPU speed per core: the public fit's (desktop and server cores); a cloud vCPU can be 2-4x slower "
+             "(`heavylift bench --calibrate` measures this machine's)"]
     if shutil.which("nvidia-smi"):
         try:
             out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
@@ -180,7 +294,9 @@ def detect_local() -> Rig:
                                      "nvidia-smi (bandwidth/compute unknown: assumed 500 GB/s, 50 TFLOPS)")
             gpus.append(dataclasses.replace(base, memory_bytes=int(mem_mib) * 1024 * 1024))
             notes.append(f"GPU: {name}, {mem_mib} MiB (nvidia-smi)")
-    rig = build_rig("local", gpus, ram / GiB if ram else None, "ddr5", 4800, 2, cores, "pcie4")
+    parts = _Parts(gpus=gpus, ram_gb=ram / GiB if ram else None, ddr="ddr5", mts=4800, channels=2, cores=cores,
+                   sockets=sockets, simd=simd, link="pcie4")
+    rig = build_rig("local", parts)
     rig.assumptions = notes + rig.assumptions
     return rig
 

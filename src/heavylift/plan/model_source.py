@@ -9,18 +9,25 @@ from pathlib import Path
 
 from heavylift.errors import ModelError
 from heavylift.models import catalog
-from heavylift.models.catalog_data import CATALOG
 from heavylift.models.gguf_file import GGUFFile
 from heavylift.models.model_arch import ModelArch
-from heavylift.plan.quant_rules import TensorSpec, check_ftype, data_bytes, quantized_tensors
-from heavylift.plan.tensor_table import header_bytes_estimate, tensor_table
+from heavylift.plan.quant_rules import (
+    TensorSpec,
+    check_ftype,
+    data_bytes,
+    default_has_imatrix,
+    needs_imatrix,
+    quantized_tensors,
+)
+from heavylift.plan.tensor_table import header_bytes_estimate, loaded, tensor_table
 
 
 @dataclass
 class ModelSource:
     label: str
     arch: ModelArch
-    tensors: list[TensorSpec]  # as they will be loaded (GGUF: exact; otherwise: predicted for the quant)
+    tensors: list[TensorSpec]  # as llama-server loads them (GGUF: exact; otherwise: predicted for the quant);
+    # MTP blocks, which the file may hold but llama-server skips, are left out
     quant: str  # file type ("Q4_K_M", or the GGUF's own)
     path: Path | None  # the GGUF to serve, when there is one
     hf_repo: str | None
@@ -35,9 +42,7 @@ def resolve(name: str, quant: str | None) -> ModelSource:
     if path.is_dir() or path.name == "config.json" or name.endswith(".json"):
         return _from_config(path, quant)
     if catalog.canonical(name):
-        arch = catalog.lookup(name)
-        entry = CATALOG[catalog.canonical(name) or name]
-        return _predicted(arch, name, quant, entry.get("hf_repo"))
+        return _predicted(catalog.lookup(name), name, quant, catalog.entry(name).hf_repo)
     try:  # a model stored with `heavylift models add`
         from heavylift.models.model_store import ModelStore
 
@@ -58,10 +63,12 @@ def _from_gguf(path: Path, label: str, quant: str | None) -> ModelSource:
     own = LLAMA_FTYPES.get(gguf.get("general.file_type", -1), "unknown")
     if quant and check_ftype(quant) != own:
         # requantizing a GGUF: exact per-tensor prediction, header unchanged (llama-quantize copies the KV pairs)
+        ftype = check_ftype(quant)
         header = gguf.file_bytes - data_bytes(tensors)
-        new = quantized_tensors(arch, tensors, quant)
-        return ModelSource(label, arch, new, check_ftype(quant), None, None, header + data_bytes(new))
-    return ModelSource(label, arch, tensors, own, path, None, None)
+        new = quantized_tensors(arch, tensors, ftype)
+        return ModelSource(label, arch, loaded(arch, new), ftype, None, None, header + data_bytes(new),
+                           _notes(arch, new, ftype))
+    return ModelSource(label, arch, loaded(arch, tensors), own, path, None, None, _notes(arch, tensors, None))
 
 
 def _from_config(path: Path, quant: str | None) -> ModelSource:
@@ -104,4 +111,60 @@ def _check_index(index: Path, src: ModelSource, dtype: str | None) -> str:
 def _predicted(arch: ModelArch, label: str, quant: str | None, hf_repo: str | None) -> ModelSource:
     ftype = check_ftype(quant or "Q4_K_M")
     tensors = quantized_tensors(arch, tensor_table(arch), ftype)
-    return ModelSource(label, arch, tensors, ftype, None, hf_repo, header_bytes_estimate(arch) + data_bytes(tensors))
+    return ModelSource(label, arch, loaded(arch, tensors), ftype, None, hf_repo,
+                       header_bytes_estimate(arch) + data_bytes(tensors), _notes(arch, tensors, ftype))
+
+
+def _notes(arch: ModelArch, tensors: list[TensorSpec], ftype: str | None) -> list[str]:
+    """What the plan's sources should say about the file beyond its tensor count."""
+    notes = []
+    mtp = [t for t in tensors if t.layer >= arch.n_layer]
+    if mtp:
+        notes.append(f"MTP: the file holds {arch.n_layer_nextn} multi-token-prediction block(s) "
+                     f"({sum(t.n_bytes for t in mtp) / 2**30:.2f} GiB, {len(mtp)} tensors) that llama-server does "
+                     "not load unless MTP drafting is asked for; they count in the file size, not in memory")
+    if ftype and default_has_imatrix(ftype):
+        notes.append(f"quantization: {ftype} predicted as llama-quantize makes it with an importance matrix "
+                     + ("(required for this type: llama-quantize --imatrix)" if needs_imatrix(ftype)
+                        else "(as published IQ files are made; without one a few ffn_down tensors differ)"))
+    return notes
+
+
+@dataclass
+class CatalogRow:
+    """One line of `heavylift plan --list`: the entry and the sizes its tensor table gives."""
+
+    name: str
+    architecture: str
+    hf_repo: str
+    n_layer: int
+    n_expert: int
+    n_expert_used: int
+    total_params_b: float  # what llama-server loads (MTP blocks left out)
+    active_params_b: float  # per token: shared tensors plus n_expert_used / n_expert of the experts, no input embedding
+    n_ctx_train: int
+    verification: str  # "verified" or "unverified: <config keys>"
+    source: str
+
+
+def catalog_rows() -> list[CatalogRow]:
+    rows = []
+    for key in catalog.names():
+        e = catalog.entry(key)
+        arch = catalog.lookup(key)
+        tensors = loaded(arch, tensor_table(arch))
+        total, active = params(arch, tensors)
+        rows.append(CatalogRow(key, arch.arch, e.hf_repo, arch.n_layer, arch.n_expert, arch.n_expert_used,
+                               round(total / 1e9, 2), round(active / 1e9, 2), arch.n_ctx_train,
+                               "verified" if e.is_verified else "unverified: " + ", ".join(e.unverified), e.source))
+    return rows
+
+
+def params(arch: ModelArch, tensors: list[TensorSpec]) -> tuple[int, int]:
+    """(total, active per token) parameter counts of a tensor table."""
+    total = sum(t.n_elements for t in tensors)
+    share = arch.n_expert_used / arch.n_expert if arch.n_expert else 1.0
+    # the input embedding is a row lookup, not a matmul: it counts unless the output shares it
+    active = sum(t.n_elements * (share if "_exps" in t.name else 1) for t in tensors
+                 if not t.name.startswith("token_embd") or arch.tied_embeddings)
+    return total, int(active)

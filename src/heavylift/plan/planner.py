@@ -150,8 +150,9 @@ def _plan(src: ModelSource, rig: Rig, cfg: ContextConfig, placement: Placement, 
     prompt = prompt_tokens or min(cfg.ctx // cfg.n_parallel, 150_000)
     active = sum(t.n_elements * (arch.n_expert_used / arch.n_expert if "_exps" in t.name else 1)
                  for t in src.tensors if not t.name.startswith("token_embd") or arch.tied_embeddings)
-    speed = estimate(layers, arch, cfg, rig, placement, prompt, active, depth_tokens=depth)
-    depth0 = estimate(layers, arch, cfg, rig, placement, prompt, active, depth_tokens=0).decode_tps
+    speed = estimate(layers, arch, cfg, rig, placement, prompt, active, depth_tokens=depth,
+                     n_concurrent=n_concurrent, quant=src.quant)
+    depth0 = speed.decode_tps_depth0
     memory = MemoryBreakdown()
     for d in placement.devices:
         memory = memory + d.breakdown

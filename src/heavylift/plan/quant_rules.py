@@ -3,10 +3,12 @@
 A transliteration of src/llama-quant.cpp at the pinned llama.cpp (0c1e570):
 `llama_ftype_get_default_type` (file type -> default tensor type), `tensor_allows_quantization`,
 `tensor_get_category`, `llama_tensor_get_type_impl` (the per-category mixture rules, including the
-`use_more_bits` layer pattern and the attn_v / ffn_down counters) and `tensor_type_fallback`
-(rows not divisible by the block size). Tensors are visited in `llama_model_loader::weights_map`
-order (weight_name_comparer: by layer number, then name), which the counters depend on.
-No importance matrix is assumed (llama-quantize without --imatrix).
+`use_more_bits` layer pattern, the attn_v / ffn_down counters and the rules that change with an
+importance matrix), `tensor_type_fallback` (rows not divisible by the block size) and
+`tensor_requires_imatrix`. Tensors are visited in `llama_model_loader::weights_map` order
+(weight_name_comparer: by layer number, then name), which the counters depend on.
+File type names are llama-quantize's (tools/quantize/quantize.cpp QUANT_OPTIONS), with its
+aliases (Q4_K = Q4_K_M, ...) and `MXFP4` for `MXFP4_MOE`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,21 @@ DEFAULT_TYPE: dict[str, str] = {
     "IQ2_S": "IQ2_XS", "IQ2_M": "IQ2_S", "IQ3_XXS": "IQ3_XXS", "IQ1_S": "IQ1_S", "IQ1_M": "IQ1_M",
     "IQ4_NL": "IQ4_NL", "IQ4_XS": "IQ4_XS", "IQ3_S": "IQ3_S", "IQ3_M": "IQ3_S",
 }
-# file types whose tensors llama-quantize refuses to make without an importance matrix (tensor_requires_imatrix)
-NEEDS_IMATRIX = {"IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_S", "IQ1_M", "IQ3_XXS", "Q2_K_S"}
-SUPPORTED_FTYPES = [f for f in DEFAULT_TYPE if f != "F32"]
+# tools/quantize/quantize.cpp QUANT_OPTIONS aliases, plus the ggml type name MXFP4 people use for the file type
+FTYPE_ALIASES = {"Q3_K": "Q3_K_M", "Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M", "MXFP4": "MXFP4_MOE"}
+# file types, best first: what plan and quantize offer (F32 is a converter output, not a quantization)
+SUPPORTED_FTYPES = ["BF16", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S",
+                    "Q4_1", "IQ4_NL", "IQ4_XS", "Q4_0", "MXFP4_MOE", "Q3_K_L", "Q3_K_M", "IQ3_M", "IQ3_S",
+                    "Q3_K_S", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S", "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS",
+                    "IQ1_M", "IQ1_S"]
+# tensor_requires_imatrix: ggml types llama-quantize refuses to write without an importance matrix
+# (outside token_embd/output), and Q2_K when it is part of a Q2_K_S file
+IMATRIX_TYPES = {"IQ3_XXS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ1_M", "IQ1_S"}
+# file types whose default or per-category types include one of those: llama-quantize stops without
+# --imatrix ("this quantization requires an imatrix!"). IQ3_XS puts IQ3_XXS on attn_q/attn_k and the
+# middle ffn_gate/ffn_up, IQ2_M makes IQ2_S the default. (A model whose every row falls back to
+# IQ4_NL would escape; `requires_imatrix` checks the actual tensors.)
+NEEDS_IMATRIX = {"IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "Q2_K_S"}
 
 _NOT_QUANTIZED = ("_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel",
                   "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight",
@@ -44,10 +58,38 @@ _FALLBACK = {"IQ1_S": "IQ4_NL", "IQ1_M": "IQ4_NL", "IQ2_XXS": "IQ4_NL", "IQ2_XS"
 
 
 def check_ftype(ftype: str) -> str:
-    name = ftype.upper()
+    """The canonical file type name (llama-quantize's, case-insensitive, aliases resolved) or UsageError."""
+    name = str(ftype).strip().upper()
+    name = FTYPE_ALIASES.get(name, name)
     if name not in DEFAULT_TYPE or name not in LLAMA_FTYPES_BY_NAME:
-        raise UsageError(f"unknown quantization {ftype!r}; choose one of {', '.join(SUPPORTED_FTYPES)}")
+        raise UsageError(f"unknown quantization {ftype!r}; choose one of {', '.join(SUPPORTED_FTYPES)} "
+                         f"(aliases: {', '.join(FTYPE_ALIASES)})")
     return name
+
+
+def needs_imatrix(ftype: str) -> bool:
+    """Whether llama-quantize refuses this file type without --imatrix (see NEEDS_IMATRIX)."""
+    return check_ftype(ftype) in NEEDS_IMATRIX
+
+
+def default_has_imatrix(ftype: str) -> bool:
+    """What the planner assumes: IQ files are made with an importance matrix (required below IQ3_S,
+    and how published IQ GGUFs are made), the other file types without one."""
+    name = check_ftype(ftype)
+    return name.startswith("IQ") or name in NEEDS_IMATRIX
+
+
+def requires_imatrix(tensors: Iterable[TensorSpec], ftype: str) -> list[str]:
+    """tensor_requires_imatrix over quantized tensors: the names llama-quantize would refuse to make
+    without an importance matrix (empty: it runs without one)."""
+    ftype = check_ftype(ftype)
+    out = []
+    for t in tensors:
+        if t.name in ("token_embd.weight", "per_layer_token_embd.weight", "output.weight"):
+            continue
+        if t.ggml_type.name in IMATRIX_TYPES or (t.ggml_type.name == "Q2_K" and ftype == "Q2_K_S"):
+            out.append(t.name)
+    return out
 
 
 def loader_order(tensors: Iterable[TensorSpec]) -> list[TensorSpec]:
@@ -79,12 +121,14 @@ def _allows_quantization(t: TensorSpec) -> bool:
 class _State:
     """quantize_state_impl: the counters the mixture rules read."""
 
-    def __init__(self, arch: ModelArch, tensors: list[TensorSpec]):
+    def __init__(self, arch: ModelArch, tensors: list[TensorSpec], has_imatrix: bool):
         self.arch = arch
         cats = [_category(t.name) for t in tensors]
         self.n_attention_wv = sum(c in ("attn_v", "attn_qkv", "attn_kv_b") for c in cats)
         self.has_tied = "output" not in cats
-        self.n_layer = arch.n_layer
+        self.has_imatrix = has_imatrix
+        # init_quantize_state_counters: n_ffn_down = n_ffn_gate = n_ffn_up = hparams.n_layer_all (MTP blocks included)
+        self.n_layer = arch.n_layer_all
         self.i_attention_wv = self.i_ffn_down = self.i_ffn_gate = self.i_ffn_up = 0
 
 
@@ -144,7 +188,7 @@ def _impl(qs: _State, new: str, t: TensorSpec, ftype: str, cat: str) -> str:
         elif ftype == "Q2_K_S" and gqa >= 4:
             new = "Q4_K"
         elif ftype == "IQ3_XXS":
-            new = "Q4_K" if gqa >= 4 else "IQ3_S"
+            new = "Q4_K" if gqa >= 4 else ("IQ3_XXS" if qs.has_imatrix else "IQ3_S")
         elif ftype in ("IQ3_XS", "IQ3_S") and gqa >= 4:
             new = "Q4_K"
         elif ftype == "IQ3_M":
@@ -178,7 +222,7 @@ def _impl(qs: _State, new: str, t: TensorSpec, ftype: str, cat: str) -> str:
             return "Q3_K"
         if ftype == "Q2_K_S":
             return "Q4_K" if il < nl // 8 else new
-        if ftype == "IQ3_XXS":
+        if ftype == "IQ3_XXS" and not qs.has_imatrix:
             return "Q4_K" if il < nl // 8 else "Q3_K"
         if ftype == "Q3_K_M":
             return "Q5_K" if il < nl // 16 else ("Q4_K" if arch != "falcon" or _more_bits(il, nl) else "Q3_K")
@@ -192,12 +236,15 @@ def _impl(qs: _State, new: str, t: TensorSpec, ftype: str, cat: str) -> str:
             if arch == "falcon":
                 return "Q6_K" if il < nl // 16 else ("Q5_K" if _more_bits(il, nl) else "Q4_K")
             return "Q6_K" if _more_bits(il, nl) else new
-        if il < nl // 8 and ftype in ("IQ4_NL", "IQ4_XS"):
+        if il < nl // 8 and ftype in ("IQ4_NL", "IQ4_XS") and not qs.has_imatrix:
             return "Q5_K"
         if ftype == "Q5_K_M" and _more_bits(il, nl):
             return "Q6_K"
         if ftype == "Q4_K_S" and arch != "falcon" and il < nl // 8:
             return "Q5_K"
+        if ftype in ("Q4_0", "Q5_0") and qs.has_imatrix and il < nl // 8:
+            # "Guard against craziness in the first few ffn_down layers" (only with an imatrix)
+            return "Q4_1" if ftype == "Q4_0" else "Q5_1"
         return new
     if cat == "attn_output":
         if arch != "falcon":
@@ -232,12 +279,18 @@ def _fallback(t: TensorSpec, new: str) -> str:
     return ret
 
 
-def quantized_tensors(arch: ModelArch, tensors: Iterable[TensorSpec], ftype: str) -> list[TensorSpec]:
-    """The tensors as llama-quantize would write them for `ftype` (in loader order)."""
+def quantized_tensors(arch: ModelArch, tensors: Iterable[TensorSpec], ftype: str,
+                      has_imatrix: bool | None = None) -> list[TensorSpec]:
+    """The tensors as llama-quantize would write them for `ftype` (in loader order).
+
+    `has_imatrix`: whether llama-quantize is given --imatrix (a few rules change with it); None means
+    `default_has_imatrix(ftype)`. The tensors are the whole file, MTP blocks included: they are
+    quantized too and count in the ffn_down / attn_v counters.
+    """
     ftype = check_ftype(ftype)
     ordered = loader_order(tensors)
     default = DEFAULT_TYPE[ftype]
-    qs = _State(arch, ordered)
+    qs = _State(arch, ordered, default_has_imatrix(ftype) if has_imatrix is None else has_imatrix)
     out = []
     for t in ordered:
         new_type = t.ggml_type.name
@@ -255,3 +308,13 @@ GGUF_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT: every tensor's data starts on a 3
 def data_bytes(tensors: Iterable[TensorSpec]) -> int:
     """Bytes of the GGUF data section: each tensor padded to the alignment (gguf.cpp gguf_add_tensor)."""
     return sum(-(-t.n_bytes // GGUF_ALIGNMENT) * GGUF_ALIGNMENT for t in tensors)
+
+
+def ftypes_by_size(arch: ModelArch, tensors: Iterable[TensorSpec],
+                   ftypes: Iterable[str] = SUPPORTED_FTYPES) -> list[tuple[str, int]]:
+    """(file type, predicted data bytes), largest first: the order to try when looking for the
+    best quantization that fits. Sizes, not names, decide: MXFP4_MOE is Q8_0 for a dense model,
+    and row-size fallbacks can make a lower type as large as a higher one."""
+    table = list(tensors)
+    sizes = [(f, data_bytes(quantized_tensors(arch, table, f))) for f in ftypes]
+    return sorted(sizes, key=lambda fs: -fs[1])

@@ -1,13 +1,27 @@
-"""Decode and prefill speed from bytes, FLOPs and each device's numbers, with stated efficiencies.
+"""Decode and prefill speed: what a token costs (plan/speed_work.py) over what each device does per
+second, with the model's fitted constants (plan/speed_params.py). docs/speed.md has the derivation.
 
-Decode (one sequence, at the end of a full context): every token reads, on each device, the
-weights it holds that a token touches (attention and shared weights, the top-k experts' share of
-the expert tensors, the output matrix) plus that device's KV cache for the context. Layers run one
-after another (llama.cpp's layer split), so device times add. The roofline is the same bytes
-over the peak bandwidths, with no efficiency and no compute limit.
-Prefill: 2 FLOPs per active weight per token plus attention (4 * n_head * head_dim per cached
-token, averaged over the prompt), over each device's throughput x efficiency; weights kept in
-RAM are streamed to the GPU once per ubatch over PCIe (ggml-backend offloads large-batch ops).
+Decode, one step of B sequences (B = n_concurrent) at `depth` cached tokens each. Layers run one
+after another (llama.cpp's layer split), so the devices' times add:
+  GPU:  max(weights / (peak BW x bw_eff x quant factor x HBM factor), B x FLOPs / (FP16 peak x mm_eff))
+        + KV / (peak BW x kv_eff) + layers x layer_s + MoE layers x moe_layer_s
+        + recurrent layers x recurrent_layer_s
+  host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
+        extra socket), cores x per-core rate), experts at expert_eff of that (mul_mat_id gathers),
+        + layers x layer_s on GPU rigs
+  + hops x hop_s (GPU -> CPU -> GPU per layer whose experts stay in RAM, one per device boundary)
+  + token_s (per token on GPU rigs: launch, sync, sampling).
+Prefill, per ubatch of u tokens starting at cached position s:
+  matmul FLOPs (2 per weight element and token) / (FP16 peak x eff x u/(u + half_tokens)), the
+  experts' mul_mat_id at its own efficiency with u x k / n_expert tokens per expert, attention
+  FLOPs (the cached tokens grow through the prompt) at attn_eff, and layers x ubatch_layer_s.
+  Weights in host memory are used by the GPU when a ubatch has >= 32 tokens (llama.cpp's op
+  offload: ggml-backend.cpp ggml_backend_sched_backend_id_from_cur asks the GPU backend's
+  offload_op, which in ggml-cuda.cu ggml_backend_cuda_device_offload_op is
+  get_op_batch_size(op) >= GGML_OP_OFFLOAD_MIN_BATCH, default 32; Vulkan and Metal the same):
+  they cross the host link once per ubatch; below 32 tokens the CPU computes them. Several GPUs
+  with every layer offloaded overlap ubatches (pipeline parallelism, llama-context.cpp).
+CPU-only prefill: FLOPs / (cores x prefill rate), attention at attn_nofa_eff without flash attention.
 """
 
 from __future__ import annotations
@@ -15,117 +29,90 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heavylift.hardware.rig import Rig
-from heavylift.plan.memory import ContextConfig, kv_cache_bytes_per_layer, kv_cells
+from heavylift.plan.memory import ContextConfig
 from heavylift.plan.placement import LayerBytes, Placement
+from heavylift.plan.speed_decode import Geometry, Layout, decode_step, geometry, host_rates
+from heavylift.plan.speed_params import SpeedParams
+from heavylift.plan.speed_prefill import MIN_OFFLOAD_BATCH, prefill_seconds
 
-GPU_BW_EFFICIENCY = 0.75  # llama.cpp CUDA mat-vec on quantized weights: typically 70-85% of peak (assumed)
-GPU_FLOP_EFFICIENCY = 0.40  # quantized mat-mat (MMQ) vs. dense FP16 tensor peak (assumed)
-CPU_BW_EFFICIENCY = 0.80  # multi-core streaming reads vs. theoretical DDR peak (assumed)
-# CPU per-core rates, measured on the dev VM (2 vCPUs of an AVX-512 Xeon, llama.cpp 0c1e570 CPU
-# build without AMX, 2 threads, idle machine) with llama-bench on SmolLM2-135M Q4_1 and its
-# 4-expert top-2 upcycle, tg32 at depths 0 / 1024 / 4096, FA on and off, pp512:
-# - weights: dense tg32 @ d0 = 104-149 tok/s over 96.6 MB read per token in 8 runs through the
-#   day (the VM's speed drifts by +-20%), median 127 -> 6.2 GB/s per core (compute-bound: far
-#   below RAM bandwidth);
-# - expert weights (mul_mat_id): the MoE's extra 50 MB per token take 6.1 ms (tg32 @ d0 = 68-77
-#   tok/s, median 72) -> 66% of that rate;
-# - KV cache: decode time grows 3.96 us per cached token with FA off, 13.0 us with FA on
-#   (23,040 B of K+V per token) -> 2.9 / 0.89 GB/s per core: the CPU flash-attention kernel is
-#   3x slower per cached token than the plain path here, while FA speeds prefill up;
-# - prefill: pp512 @ d0 = 374 tok/s at 2 x 134.5 MFLOP per token, and pp512 @ d4096 = 170 tok/s
-#   with the attention FLOPs added -> 50 GFLOP/s per core in both cases (FA on).
-# bench/plan_speed.py re-measures all of this and prints predicted/measured ratios.
-CPU_DECODE_BPS_PER_CORE = 6.2e9
-CPU_EXPERT_EFFICIENCY = 0.66
-CPU_KV_BPS_PER_CORE = 2.9e9
-CPU_KV_BPS_PER_CORE_FA = 0.89e9
-CPU_PREFILL_FLOPS_PER_CORE = 50e9
-CPU_ATTN_NOFA_EFFICIENCY = 0.60
+__all__ = ["SpeedEstimate", "estimate", "Geometry", "geometry", "decode_step", "prefill_seconds", "MIN_OFFLOAD_BATCH"]
 
 
 @dataclass
 class SpeedEstimate:
-    decode_tps: float
-    roofline_decode_tps: float
-    prefill_tps: float
-    ttft_s: float
+    decode_tps: float  # one sequence's tokens/s at depth_tokens (while n_concurrent decode together)
+    decode_tps_depth0: float  # the same with an empty cache
+    decode_tps_total: float  # all n_concurrent sequences together
+    prefill_tps: float  # prompt_tokens after depth_tokens already cached
+    ttft_s: float  # prefill of the prompt + the first decoded token
+    roofline_decode_tps: float  # bytes per token over the devices' peak bandwidths, nothing else
+    roofline_prefill_tps: float  # FLOPs per token over the devices' peak compute, nothing else
+    bytes_per_token: int  # read per decode step of one sequence at depth_tokens
+    flops_per_token: float  # 2 x active weights + attention at the middle of the prompt
     prompt_tokens: int
-    bytes_per_token: int
-    flops_per_token: float
+    depth_tokens: int
+    n_concurrent: int = 1
+    params: str = ""  # which constants: the public fit, or a calibrated profile
     assumptions: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
 
-def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement,
-             prompt_tokens: int, active_params: float, depth_tokens: int | None = None) -> SpeedEstimate:
-    """depth_tokens: tokens already in the cache when decoding (default: the full context of one sequence)."""
-    n = arch.n_layer
-    frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
-    # KV read per token for ONE sequence at a full context: the cache of one stream
-    kv_one = [b // max(1, cfg.n_parallel if not cfg.kv_unified else 1) for b in kv_cache_bytes_per_layer(arch, cfg)]
-    # The cache is allocated padded to 256 cells, but attention only does work for the tokens in
-    # it (masked blocks are skipped): scale the read to the context actually used.
-    per_stream, _, _ = kv_cells(arch, cfg)
-    depth = cfg.ctx // (1 if cfg.kv_unified else cfg.n_parallel) if depth_tokens is None else depth_tokens
-    used = min(1.0, depth / per_stream)
-    kv_one = [int(b * used) for b in kv_one]
-    gpu_devs, host = placement.gpus, placement.host
+def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement, prompt_tokens: int,
+             active_params: float, *, depth_tokens: int | None = None, n_concurrent: int = 1,
+             params: SpeedParams | None = None, quant: str | None = None) -> SpeedEstimate:
+    """Speed of this placement. depth_tokens None = decode at a full context (ctx per sequence);
+    quant: the file type (Q4_K_M, F16, ...), whose kernels set the quant-family factors."""
+    p = params or rig.speed_params or SpeedParams.fitted()
+    geo = geometry(layers, arch, cfg, rig, placement, quant)
+    w = geo.work
+    full = cfg.ctx if cfg.kv_unified else cfg.ctx // cfg.n_parallel
+    depth = full if depth_tokens is None else max(0, depth_tokens)
+    b = max(1, n_concurrent)
+    step = decode_step(geo, rig, p, cfg, depth, b)
+    step0 = decode_step(geo, rig, p, cfg, 0, b)
+    one = decode_step(geo, rig, p, cfg, depth, 1)
+    start = 0 if depth_tokens is None else depth
+    pre_s, roof_pre_s = prefill_seconds(geo, rig, p, cfg, start, max(1, prompt_tokens))
+    first = decode_step(geo, rig, p, cfg, start + prompt_tokens, 1)  # the first token after the prompt
+    flops_tok = 2 * active_params + sum(w.attn_flops[il] * w.kv_tokens(il, start + prompt_tokens // 2)
+                                        for il in range(arch.n_layer))
+    est = SpeedEstimate(
+        decode_tps=1.0 / step.time_s, decode_tps_depth0=1.0 / step0.time_s, decode_tps_total=b / step.time_s,
+        prefill_tps=prompt_tokens / pre_s, ttft_s=pre_s + first.time_s,
+        roofline_decode_tps=1.0 / one.roof_s if one.roof_s else 0.0,
+        roofline_prefill_tps=prompt_tokens / roof_pre_s if roof_pre_s else 0.0,
+        bytes_per_token=int(one.bytes), flops_per_token=flops_tok, prompt_tokens=prompt_tokens, depth_tokens=depth,
+        n_concurrent=b, params=p.label)
+    est.assumptions, est.sources = _explain(p, rig, geo.layout, cfg, depth, depth_tokens is None, b)
+    return est
 
-    # Each device reads the weights it holds (placement.py: the output matrix, tied or not, is in
-    # dense_bytes of the output layer's device), its experts' active share and its layers' KV.
-    time_s, roof_s, total_bytes = 0.0, 0.0, 0
-    for d, spec in zip(gpu_devs, rig.gpus, strict=False):
-        b = d.dense_bytes + int(d.expert_bytes * frac) + sum(kv_one[il] for il in d.layers)
-        time_s += b / (spec.bandwidth_bps * GPU_BW_EFFICIENCY)
-        roof_s += b / spec.bandwidth_bps
-        total_bytes += b
-    # The host reads its layers' dense weights, its experts (at the measured mul_mat_id
-    # efficiency) and its layers' KV cache (at the measured attention rate), each at its own speed.
-    host_w = host.dense_bytes
-    host_e = int(host.expert_bytes * frac)
-    host_kv = sum(kv_one[il] for il in host.layers)
-    cores = rig.cpu_cores or 1
-    ram_rate = rig.ram_bandwidth_bps * CPU_BW_EFFICIENCY
-    host_rate = min(ram_rate, cores * CPU_DECODE_BPS_PER_CORE)
-    # mul_mat_id's overhead is compute: it slows experts only while the cores, not RAM, are the limit.
-    expert_rate = min(ram_rate, cores * CPU_DECODE_BPS_PER_CORE * CPU_EXPERT_EFFICIENCY)
-    kv_rate = min(ram_rate, cores * (CPU_KV_BPS_PER_CORE_FA if cfg.flash_attn else CPU_KV_BPS_PER_CORE))
-    host_b = host_w + host_e + host_kv
-    if host_b:
-        time_s += host_w / host_rate + host_e / expert_rate + host_kv / kv_rate
-        roof_s += host_b / rig.ram_bandwidth_bps
-    total_bytes += host_b
-    # layer boundaries between devices: one n_embd F32 activation per hop over the link
-    hops = len([d for d in placement.devices if d.layers]) - 1
-    if hops > 0 and rig.gpu_link_bps:
-        time_s += hops * arch.n_embd * 4 / rig.gpu_link_bps
 
-    attn = 4 * arch.n_head * arch.head_dim_k * sum(1 for il in range(n) if arch.n_head_kv[il])
-    flops_tok = 2 * active_params + attn * prompt_tokens / 2
-    if gpu_devs:
-        gpu_flops = sum(s.fp16_flops for s in rig.gpus[:1]) * GPU_FLOP_EFFICIENCY  # layers run one GPU at a time
-        ub = cfg.n_ubatch_eff
-        ram_weights = host.breakdown.weights_bytes - layers.token_embd
-        per_ubatch = ub * flops_tok / gpu_flops + (ram_weights / rig.host_link_bps if rig.host_link_bps and
-                                                    ram_weights > 0 and not rig.is_unified else 0.0)
-        prefill = ub / per_ubatch
-    else:
-        # Without flash attention the CPU runs the attention FLOPs (materialised KQ, softmax) at
-        # about 60% of its matmul rate (pp512 @ d4096, FA off vs on, on the dev VM).
-        attn_flops = attn * prompt_tokens / 2
-        eff = 1.0 if cfg.flash_attn else CPU_ATTN_NOFA_EFFICIENCY
-        prefill = cores * CPU_PREFILL_FLOPS_PER_CORE / (flops_tok - attn_flops + attn_flops / eff)
-    decode = 1.0 / time_s if time_s else 0.0
-    assumptions = [
-        f"decode with {depth:,} tokens in the cache, one sequence",
-        f"GPU: {GPU_BW_EFFICIENCY:.0%} of peak bandwidth for decode, {GPU_FLOP_EFFICIENCY:.0%} of FP16 tensor peak for prefill",
-        f"CPU: min(RAM peak x {CPU_BW_EFFICIENCY:.0%}, {cores} cores x {CPU_DECODE_BPS_PER_CORE / 1e9:.1f} GB/s/core) = "
-        f"{host_rate / 1e9:.1f} GB/s for weights in RAM, experts {expert_rate / 1e9:.1f} GB/s, KV cache "
-        f"{kv_rate / 1e9:.1f} GB/s (flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
-        f"{CPU_PREFILL_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core (all per-core rates measured on the dev VM: plan/speed.py)",
-    ]
-    if gpu_devs and host.expert_layers:
-        assumptions.append("prompt processing streams RAM-resident weights to the GPU over "
-                           f"{rig.host_link} once per {cfg.n_ubatch_eff}-token ubatch")
-    return SpeedEstimate(decode, 1.0 / roof_s if roof_s else 0.0, prefill, prompt_tokens / prefill + 1.0 / max(decode, 1e-9),
-                         prompt_tokens, total_bytes, flops_tok, assumptions)
-
+def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: int, full: bool,
+             b: int) -> tuple[list[str], list[str]]:
+    out = [f"decode at {'a full context of ' if full else ''}{depth:,} cached tokens"
+           + (f", {b} sequences decoding together" if b > 1 else ", one sequence")]
+    sources = [f"speed constants: {p.label}"]
+    for backend in sorted({g.backend for g in rig.gpus}):
+        bp = p.backend(backend)
+        out.append(f"{backend}: decode reads weights at {bp.bw_eff:.0%} and the KV cache at {bp.kv_eff:.0%} of peak "
+                   f"bandwidth, plus {bp.token_s * 1e3:.2f} ms per token, {bp.layer_s * 1e6:.0f} us per layer, "
+                   f"{bp.moe_layer_s * 1e6:.0f} us per MoE layer, {bp.hop_s * 1e6:.0f} us per device hop; prefill "
+                   f"matmuls at {bp.mm_eff:.0%} (experts {bp.moe_mm_eff:.0%}) of FP16 tensor peak at saturation, "
+                   f"half of that at {bp.half_tokens:.0f} tokens per matmul; attention at {bp.attn_eff:.0%}")
+        sources += [f"{backend}.{k}: {p.source(backend + '.' + k)}" for k in ("bw_eff", "token_s", "mm_eff")]
+    if lay.host in lay.layer or lay.host in lay.experts or not rig.gpus:
+        c = p.cpu
+        ram, core = host_rates(rig, c)
+        numa = f", {rig.sockets} sockets (NUMA: +{c.numa_gain:.0%} per extra socket)" if rig.sockets > 1 else ""
+        bw = "measured" if rig.ram_bandwidth_measured else f"{c.bw_eff:.0%} of peak"
+        out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
+                   f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
+                   f"at {c.expert_eff:.0%} of that, KV cache "
+                   f"{(c.kv_bps_per_core_fa if cfg.flash_attn else c.kv_bps_per_core) / 1e9:.2f} GB/s per core "
+                   f"(flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
+                   f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
+        sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
+    if lay.n_gpu and (lay.host in lay.layer or lay.host in lay.experts) and not rig.is_unified:
+        out.append(f"prefill streams RAM-resident weights to GPU 0 over {rig.host_link} once per "
+                   f"{cfg.n_ubatch_eff}-token ubatch (llama.cpp op offload, ubatches of >= {MIN_OFFLOAD_BATCH} tokens)")
+    return out, sources

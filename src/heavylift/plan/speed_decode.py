@@ -1,0 +1,153 @@
+"""Decode: one step of B sequences over the devices of a placement (the formula: plan/speed.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from heavylift.hardware.rig import Rig
+from heavylift.plan.memory import ContextConfig
+from heavylift.plan.placement import LayerBytes, Placement
+from heavylift.plan.speed_params import CpuParams, SpeedParams, quant_family
+from heavylift.plan.speed_work import TokenWork, token_work
+
+
+@dataclass
+class Layout:
+    """Where each piece runs: unit g < n_gpu is rig.gpus[g], unit n_gpu is the host CPU."""
+
+    layer: list[int]
+    experts: list[int]
+    output: int
+    n_gpu: int
+
+    @property
+    def host(self) -> int:
+        return self.n_gpu
+
+
+def _layout(placement: Placement, rig: Rig, n: int) -> Layout:
+    """Per layer, the unit that runs it and the unit that holds its experts; the output layer's unit."""
+    n_gpu = len(rig.gpus)
+    if hasattr(placement, "layer_device"):
+        # llama.cpp's own assignment (plan/placement.py): devices 0..n_layer, the last the output
+        # layer, -1 = CPU; each device lists the layers whose expert tensors it holds (-ot, -ncmoe)
+        dev = [n_gpu if d < 0 or d >= n_gpu else d for d in placement.layer_device]
+        layer, output = dev[:n], dev[n] if len(dev) > n else n_gpu
+        experts = list(layer)
+        for g, d in enumerate(placement.devices):
+            unit = n_gpu if d.kind == "cpu" else g
+            for il in d.expert_layers:
+                experts[il] = unit
+        return Layout(layer, experts, output, n_gpu)
+    # the older Placement: GPU devices with their layers, the host with expert_layers_in_ram
+    gpu_devs = [d for d in placement.devices if d.kind == "gpu"][:n_gpu]
+    host_dev = next(d for d in placement.devices if d.kind == "cpu")
+    layer = [n_gpu] * n
+    for g, d in enumerate(gpu_devs):
+        for il in d.layers:
+            layer[il] = g
+    in_ram = set(host_dev.expert_layers_in_ram)
+    experts = [n_gpu if il in in_ram else layer[il] for il in range(n)]
+    output = n_gpu - 1 if gpu_devs and placement.n_gpu_layers >= n else n_gpu
+    return Layout(layer, experts, output, len(gpu_devs))
+
+
+@dataclass
+class Geometry:
+    """Everything about a model and a placement the constants do not change (the fit caches it)."""
+
+    work: TokenWork
+    layout: Layout
+    layers: LayerBytes
+    output_bytes: int  # the output matmul's weights (token_embd when tied)
+    family: str  # the weights' kernel family (speed_params.QUANT_FAMILIES)
+
+
+def geometry(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement,
+             quant: str | None = None) -> Geometry:
+    # tied embeddings: the output matmul reads token_embd (placement counts it with the host)
+    out_b = layers.output if layers.output > 4096 else layers.token_embd
+    return Geometry(token_work(arch, cfg, layers.dense, layers.experts, out_b),
+                    _layout(placement, rig, arch.n_layer), layers, out_b, quant_family(quant))
+
+
+@dataclass
+class _Step:
+    time_s: float
+    roof_s: float
+    bytes: float
+
+
+def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, depth: int, b: int) -> _Step:
+    """One decode step of b sequences, each with `depth` tokens cached."""
+    w, lay, layers, out_b = geo.work, geo.layout, geo.layers, geo.output_bytes
+    units = lay.n_gpu + 1
+    weights, flops, kv = [0.0] * units, [0.0] * units, [0.0] * units
+    expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
+    n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
+    touched = w.experts_touched(b)
+    hops = 0
+    for il in range(len(w.dense_elems)):
+        u, ue = lay.layer[il], lay.experts[il]
+        weights[u] += layers.dense[il]
+        flops[u] += 2.0 * w.dense_elems[il] * b
+        kv[u] += (w.kv_row_bytes[il] * w.kv_tokens(il, depth) + w.state_bytes[il]) * b
+        n_layers[u] += 1
+        n_rec[u] += w.recurrent[il]
+        if layers.experts[il]:
+            (expert_w if ue == lay.host else weights)[ue] += layers.experts[il] * touched
+            flops[ue] += 2.0 * w.expert_elems[il] * w.frac * b
+            n_moe[u] += 1
+            if ue != u:
+                hops += 2  # the activations go to the experts' device and back
+                n_layers[ue] += u != lay.host  # the host runs a graph split for this layer too
+        if il and lay.layer[il - 1] != u:
+            hops += 1
+    weights[lay.output] += out_b
+    flops[lay.output] += 2.0 * w.output_elems * b
+    if lay.layer and lay.layer[-1] != lay.output:
+        hops += 1
+    time_s = roof_s = 0.0
+    for g in range(lay.n_gpu):
+        if not (weights[g] or kv[g]):
+            continue
+        spec, bp = rig.gpus[g], p.backend(rig.gpus[g].backend)
+        eff = bp.bw_eff * p.qd("gpu", geo.family) * (bp.hbm_factor if spec.hbm else 1.0)
+        mem_s = weights[g] / (spec.bandwidth_bps * min(eff, 1.0))
+        comp_s = flops[g] / (spec.fp16_flops * bp.mm_eff)
+        time_s += max(mem_s, comp_s) + kv[g] / (spec.bandwidth_bps * bp.kv_eff)
+        time_s += n_layers[g] * bp.layer_s + n_moe[g] * bp.moe_layer_s + n_rec[g] * bp.recurrent_layer_s
+        roof_s += (weights[g] + kv[g]) / spec.bandwidth_bps
+    h = lay.host
+    if weights[h] or expert_w[h] or kv[h]:
+        ram, core = host_rates(rig, p.cpu)
+        core *= p.qd("cpu", geo.family)
+        per_seq = b  # compute ceilings are per sequence: B sequences cost B times the core work
+        time_s += max(weights[h] / ram, per_seq * weights[h] / core)
+        time_s += max(expert_w[h] / ram, per_seq * expert_w[h] / core) / p.cpu.expert_eff
+        kv_core = compute_cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
+        time_s += kv[h] / min(ram, kv_core)
+        time_s += n_rec[h] * p.cpu.recurrent_layer_s
+        if lay.n_gpu:
+            time_s += n_layers[h] * p.cpu.layer_s
+        roof_s += (weights[h] + expert_w[h] + kv[h]) / rig.ram_bandwidth_bps
+    if lay.n_gpu:
+        bp = p.backend(rig.gpus[0].backend)
+        link = rig.gpu_link_bps or rig.host_link_bps or 1e12
+        time_s += bp.token_s + hops * (bp.hop_s + b * 4 * w.n_embd / link)
+    total = sum(weights) + sum(expert_w) + sum(kv)
+    return _Step(time_s, roof_s, total / b if b else total)
+
+
+def compute_cores(rig: Rig, cpu: CpuParams) -> float:
+    """Cores that compute (llama.cpp's threads; the spec's cores)."""
+    return float(rig.cpu_cores or 1)
+
+
+def host_rates(rig: Rig, cpu: CpuParams) -> tuple[float, float]:
+    """(RAM bytes/s achieved, core bytes/s ceiling) for weights read on the CPU."""
+    if rig.ram_bandwidth_measured:  # what the machine was measured to do, NUMA included
+        return rig.ram_bandwidth_bps, compute_cores(rig, cpu) * cpu.decode_bps_per_core
+    per_socket = rig.ram_bandwidth_bps / max(1, rig.sockets)
+    peak = per_socket * (1 + cpu.numa_gain * (max(1, rig.sockets) - 1))
+    return peak * cpu.bw_eff, compute_cores(rig, cpu) * cpu.decode_bps_per_core

@@ -1,0 +1,171 @@
+"""The speed model's own constants: per llama.cpp backend (cuda, rocm, vulkan, metal) and for the CPU.
+
+`SpeedParams.fitted()` is what the planner uses: the values in `plan/data/speed_params.json`,
+written by `python -m heavylift.plan.speed_fit` from the `split=fit` rows of the public measurement
+set (`plan/data/public_measurements.csv`) and, for the CPU per-core rates, from llama-bench runs
+on the dev VM. The JSON keeps, per constant, where it came from (`sources`). A calibrated machine
+profile is a SpeedParams too (`Rig.speed_params`): the same fields, fitted to one machine.
+The dataclass defaults below are the priors the fit starts from (and falls back to for a backend
+without rows), each with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+PARAMS_FILE = Path(__file__).parent / "data" / "speed_params.json"
+
+
+@dataclass
+class BackendParams:
+    """One GPU backend's constants. Times in seconds; efficiencies are fractions of the device's peak."""
+
+    # decode: achieved fraction of peak memory bandwidth when a token reads the weights
+    # (quantized mat-vec kernels; prior 0.75: typical of CUDA mmvq at batch 1)
+    bw_eff: float = 0.75
+    # decode: achieved fraction of peak bandwidth reading the KV cache (attention over the context)
+    kv_eff: float = 0.5
+    # decode: fixed cost per token (graph build and launch, synchronisation, sampling on the host)
+    token_s: float = 0.5e-3
+    # decode: fixed cost per layer per token (a dozen small kernels: norms, rope, softmax, adds)
+    layer_s: float = 20e-6
+    # decode: extra fixed cost per MoE layer (router matmul, top-k / argsort, mul_mat_id dispatch)
+    moe_layer_s: float = 40e-6
+    # a hop between devices or backends (GPU -> CPU -> GPU for experts in RAM, a layer-split boundary):
+    # a copy plus a synchronisation
+    hop_s: float = 30e-6
+    # prefill: dense matmul efficiency at saturation, as a fraction of the FP16 tensor peak
+    mm_eff: float = 0.5
+    # prefill: mul_mat_id (experts) efficiency at saturation
+    moe_mm_eff: float = 0.35
+    # prefill: tokens per matmul at which a matmul reaches half its saturated efficiency
+    # (per expert for mul_mat_id: ubatch x n_expert_used / n_expert tokens)
+    half_tokens: float = 64.0
+    # prefill: attention FLOPs efficiency (flash attention on) as a fraction of the FP16 tensor peak
+    attn_eff: float = 0.25
+    # prefill without flash attention: the GPU's ubatch time is this much longer (the KQ scores are
+    # materialised in F32 and soft-maxed as separate ops; measured slower than FA even at depth 0)
+    nofa_prefill_factor: float = 1.0
+    # prefill: fixed cost per layer per ubatch
+    ubatch_layer_s: float = 50e-6
+    # prefill: achieved fraction of the host link when weights in RAM are streamed to the GPU
+    link_eff: float = 0.8
+    # a recurrent (gated delta-net / SSM) layer's extra fixed cost: per token in decode, and per
+    # token of a ubatch in prefill (the chunked delta rule runs many small ops)
+    recurrent_layer_s: float = 50e-6
+    recurrent_token_s: float = 2e-6
+    # decode: HBM devices (A100, H100, MI300X) reach a lower fraction of their peak in llama.cpp's
+    # mat-vec kernels than GDDR/LPDDR ones (more bytes must be in flight to fill HBM)
+    hbm_factor: float = 0.8
+
+
+@dataclass
+class CpuParams:
+    """The host CPU's constants (CPU-only rigs, layers and experts kept in RAM)."""
+
+    # achieved fraction of theoretical RAM bandwidth (channels x MT/s x 8 B) reading weights
+    bw_eff: float = 0.6
+    # a second socket adds this fraction of one socket's bandwidth (NUMA: llama.cpp does not
+    # place tensors per node, so most reads cross the interconnect; prior 0.3)
+    numa_gain: float = 0.3
+    # per-core compute ceilings, measured on the dev VM (see plan/data/speed_params.json sources)
+    decode_bps_per_core: float = 6.2e9  # weight bytes/s one core's mat-vec kernels get through
+    expert_eff: float = 0.66  # mul_mat_id (a few experts gathered per token) relative to streaming weights
+    kv_bps_per_core: float = 2.9e9  # KV bytes/s per core, flash attention off
+    kv_bps_per_core_fa: float = 0.89e9  # KV bytes/s per core, flash attention on
+    prefill_flops_per_core: float = 50e9  # matmul FLOP/s per core
+    attn_nofa_eff: float = 0.6  # attention FLOPs without flash attention, relative to matmul
+    attn_fa_eff: float = 1.0  # attention FLOPs with flash attention, relative to matmul
+    moe_prefill_eff: float = 0.5  # mul_mat_id FLOPs in prefill, relative to matmul (few tokens per expert)
+    recurrent_layer_s: float = 200e-6  # a recurrent layer's extra cost per token (decode)
+    # fixed cost per layer per token on the CPU (thread barriers between ops)
+    layer_s: float = 10e-6
+
+
+# Weight types by the matmul kernels llama.cpp runs for them: F16/BF16 (cuBLAS / mul_mm f16), Q8_0,
+# legacy 32-blocks (Q4_0..Q5_1, IQ4_NL, MXFP4), K-quants (the reference, factor 1), i-quants.
+QUANT_FAMILIES = ("f16", "q8", "q4", "k", "iq")
+
+
+def quant_family(ftype: str | None) -> str:
+    name = (ftype or "").upper()
+    if name in ("F16", "BF16", "F32"):
+        return "f16"
+    if name.startswith("Q8"):
+        return "q8"
+    if name.startswith(("Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "MXFP4")):
+        return "q4"
+    if name.startswith("IQ"):
+        return "iq"
+    return "k"
+
+
+def _ones() -> dict[str, float]:
+    return {f"{dev}.{fam}": 1.0 for dev in ("gpu", "cpu") for fam in QUANT_FAMILIES}
+
+
+@dataclass
+class SpeedParams:
+    backends: dict[str, BackendParams] = field(default_factory=dict)
+    cpu: CpuParams = field(default_factory=CpuParams)
+    # per weight-type family ("gpu.q4", "cpu.iq", ...): decode multiplies the GPU's bw_eff / the
+    # CPU's per-core rate, prefill the matmul efficiencies / the CPU's FLOP rate; K-quants are 1
+    quant_decode: dict[str, float] = field(default_factory=_ones)
+    quant_prefill: dict[str, float] = field(default_factory=_ones)
+    sources: dict[str, str] = field(default_factory=dict)  # "cuda.bw_eff" -> where the value came from
+    label: str = "priors"  # "fit on N public rows", "calibrated on <fingerprint>", ...
+
+    def backend(self, name: str) -> BackendParams:
+        """The constants of a backend; one without its own fit borrows the closest one's."""
+        for key in (name, *_BORROW.get(name, ()), "cuda"):
+            if key in self.backends:
+                return self.backends[key]
+        return BackendParams()
+
+    def qd(self, device: str, family: str) -> float:
+        return self.quant_decode.get(f"{device}.{family}", 1.0)
+
+    def qp(self, device: str, family: str) -> float:
+        return self.quant_prefill.get(f"{device}.{family}", 1.0)
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, "prior (plan/speed_params.py)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpeedParams:
+        """Unknown keys are ignored and missing ones take the priors, so older profiles still load."""
+        backends = {k: _only(BackendParams, v) for k, v in (d.get("backends") or {}).items()}
+        qd, qp = _ones(), _ones()
+        qd.update({k: float(v) for k, v in (d.get("quant_decode") or {}).items() if k in qd})
+        qp.update({k: float(v) for k, v in (d.get("quant_prefill") or {}).items() if k in qp})
+        return cls(backends, _only(CpuParams, d.get("cpu") or {}), qd, qp, dict(d.get("sources") or {}),
+                   str(d.get("label", "custom")))
+
+    @classmethod
+    def priors(cls) -> SpeedParams:
+        return cls({b: BackendParams() for b in ("cuda", "rocm", "vulkan", "metal", "sycl")}, CpuParams())
+
+    @staticmethod
+    @lru_cache(maxsize=1)
+    def fitted() -> SpeedParams:
+        """The committed fit (plan/data/speed_params.json); the priors when it is absent."""
+        if not PARAMS_FILE.is_file():
+            return SpeedParams.priors()
+        return SpeedParams.from_dict(json.loads(PARAMS_FILE.read_text()))
+
+
+# A backend without rows of its own takes the constants of the nearest one: ROCm is CUDA's code
+# (HIP), SYCL and Vulkan are closest to each other.
+_BORROW = {"rocm": ("vulkan",), "vulkan": ("rocm",), "sycl": ("vulkan",), "metal": ()}
+
+
+def _only(cls, values: dict[str, Any]):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: float(v) for k, v in values.items() if k in names})

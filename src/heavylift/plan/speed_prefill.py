@@ -1,0 +1,112 @@
+"""Prefill: ubatches over the devices of a placement, llama.cpp's op offload, pipelining (plan/speed.py)."""
+
+from __future__ import annotations
+
+from heavylift.hardware.rig import Rig
+from heavylift.plan.memory import ContextConfig
+from heavylift.plan.speed_decode import Geometry, compute_cores
+from heavylift.plan.speed_params import BackendParams, SpeedParams
+
+# ggml-cuda.cu / ggml-vulkan.cpp / ggml-metal-device.m: GGML_OP_OFFLOAD_MIN_BATCH (default 32)
+MIN_OFFLOAD_BATCH = 32
+
+
+def _sat(tokens: float, bp: BackendParams) -> float:
+    return tokens / (tokens + bp.half_tokens)
+
+
+def prefill_seconds(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: int,
+                    prompt: int) -> tuple[float, float]:
+    """(seconds, roofline seconds) to process `prompt` tokens after `start` cached ones."""
+    w, lay = geo.work, geo.layout
+    ub = cfg.n_ubatch_eff
+    n = len(w.dense_elems)
+    pipeline = (lay.n_gpu > 1 and lay.output < lay.n_gpu and all(u < lay.n_gpu for u in lay.layer)
+                and all(e < lay.n_gpu for e in lay.experts))
+    total_s = roof_s = 0.0
+    done = 0
+    while done < prompt:
+        chunk = min(cfg.n_batch, prompt - done)
+        per_ub: list[list[float]] = []
+        pos = 0
+        while pos < chunk:
+            u = min(ub, chunk - pos)
+            times, roof = _ubatch(geo, rig, p, cfg, start + done + pos, u, n)
+            per_ub.append(times)
+            roof_s += roof
+            pos += u
+        if pipeline and len(per_ub) > 1:
+            # each ubatch waits for the slowest GPU; the first fills the pipe
+            total_s += sum(max(t) for t in per_ub) + sum(per_ub[0]) - max(per_ub[0])
+        else:
+            total_s += sum(sum(t) for t in per_ub)
+        done += chunk
+    return total_s, roof_s
+
+
+def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: int, u: int,
+            n: int) -> tuple[list[float], float]:
+    """Seconds per unit (GPUs..., host, link) for one ubatch of u tokens, and its roofline seconds."""
+    w, lay, layers = geo.work, geo.layout, geo.layers
+    units = lay.n_gpu + 1
+    times = [0.0] * (units + 1)
+    roof = 0.0
+    offload = lay.n_gpu > 0 and u >= MIN_OFFLOAD_BATCH
+    cpu_rate = compute_cores(rig, p.cpu) * p.cpu.prefill_flops_per_core
+    q_gpu, q_cpu = p.qp("gpu", geo.family), p.qp("cpu", geo.family)
+    moe_tokens = u * w.frac  # tokens each expert's matmul gets: u x n_expert_used / n_expert
+    link_s = 0.0
+    for il in range(n):
+        g, ge = lay.layer[il], lay.experts[il]
+        kv_avg = w.kv_tokens(il, start + (u + 1) // 2)
+        dense_f = 2.0 * w.dense_elems[il] * u
+        exp_f = 2.0 * w.expert_elems[il] * w.frac * u
+        attn_f = w.attn_flops[il] * u * kv_avg
+        # dense weights and attention
+        if g < lay.n_gpu:
+            spec, bp = rig.gpus[g], p.backend(rig.gpus[g].backend)
+            times[g] += dense_f / (spec.fp16_flops * bp.mm_eff * q_gpu * _sat(u, bp))
+            times[g] += attn_f / (spec.fp16_flops * bp.attn_eff)
+            times[g] += bp.ubatch_layer_s + (u * bp.recurrent_token_s if w.recurrent[il] else 0.0)
+            roof += (dense_f + attn_f) / spec.fp16_flops
+        else:
+            # a layer kept in RAM: its matmuls go to GPU 0 with the weights streamed (op offload),
+            # its attention stays with its KV cache on the CPU
+            eff = p.cpu.attn_fa_eff if cfg.flash_attn else p.cpu.attn_nofa_eff
+            times[lay.host] += attn_f / (cpu_rate * eff)
+            roof += attn_f / rig.cpu_flops
+            if offload:
+                spec, bp = rig.gpus[0], p.backend(rig.gpus[0].backend)
+                times[0] += dense_f / (spec.fp16_flops * bp.mm_eff * q_gpu * _sat(u, bp)) + bp.ubatch_layer_s
+                link_s += layers.dense[il] / (rig.host_link_bps * bp.link_eff)
+                roof += dense_f / spec.fp16_flops
+            else:
+                times[lay.host] += dense_f / (cpu_rate * q_cpu)
+                roof += dense_f / rig.cpu_flops
+        if not layers.experts[il]:
+            continue
+        if ge < lay.n_gpu or offload:
+            gi = ge if ge < lay.n_gpu else 0
+            spec, bp = rig.gpus[gi], p.backend(rig.gpus[gi].backend)
+            times[gi] += exp_f / (spec.fp16_flops * bp.moe_mm_eff * q_gpu * _sat(moe_tokens, bp))
+            roof += exp_f / spec.fp16_flops
+            if ge == lay.host:
+                link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
+        else:
+            times[lay.host] += exp_f / (cpu_rate * q_cpu * p.cpu.moe_prefill_eff)
+            roof += exp_f / rig.cpu_flops
+    if lay.n_gpu and lay.output < lay.n_gpu:
+        spec = rig.gpus[lay.output]
+        times[lay.output] += 2.0 * w.output_elems / (spec.fp16_flops * p.backend(spec.backend).mm_eff)
+    # activations crossing between devices: one per boundary between consecutive layers' devices,
+    # two per layer whose experts another GPU holds (u x n_embd F32 each way)
+    hops = sum(1 for il in range(1, n) if lay.layer[il] != lay.layer[il - 1])
+    hops += sum(2 for il in range(n) if lay.experts[il] != lay.layer[il] and lay.experts[il] < lay.n_gpu)
+    if hops and lay.n_gpu:
+        bp = p.backend(rig.gpus[0].backend)
+        link_s += hops * (bp.hop_s + 4.0 * u * w.n_embd / (rig.gpu_link_bps or rig.host_link_bps or 1e12))
+    if not cfg.flash_attn:
+        for g in range(lay.n_gpu):
+            times[g] *= p.backend(rig.gpus[g].backend).nofa_prefill_factor
+    times[units] = link_s if not rig.is_unified else 0.0
+    return times, roof

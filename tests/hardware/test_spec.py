@@ -1,0 +1,76 @@
+"""`--hw` specs: devices, RAM, measured bandwidth, sockets, backends, unified GPU shares, bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from heavylift.errors import UsageError
+from heavylift.hardware.catalog import GiB
+from heavylift.hardware.spec import detect_local, parse_spec
+from tests.conftest import run_cli
+
+
+def test_gpus_ram_link() -> None:
+    rig = parse_spec("2x rtx-5090, 256GB ddr5-6000 2ch, pcie5, 24 cores")
+    assert [g.key for g in rig.gpus] == ["rtx-5090", "rtx-5090"]
+    assert rig.ram_bytes == 256 * GiB and rig.ram_bandwidth_bps == pytest.approx(96e9)
+    assert rig.host_link == "pcie5" and rig.cpu_cores == 24 and not rig.ram_bandwidth_measured
+
+
+def test_measured_bandwidth_and_sockets() -> None:
+    rig = parse_spec("64GB ddr4 4ch 102GB/s")
+    assert rig.ram_bandwidth_bps == pytest.approx(102e9) and rig.ram_bandwidth_measured
+    assert "measured" in rig.ram_source
+    two = parse_spec("64 cores 2 sockets, 512GB ddr5-4800 12ch")
+    assert two.sockets == 2 and two.cpu_cores == 64
+    assert two.ram_bandwidth_bps == pytest.approx(2 * 12 * 4800e6 * 8)  # channels are per socket
+
+
+def test_cpu_only_forms() -> None:
+    rig = parse_spec("0x, 384GB ddr5-4800 12ch, 96 cores, 1 sockets")
+    assert rig.gpus == [] and rig.cpu_cores == 96 and rig.sockets == 1
+    assert parse_spec("0x, 16 cores").gpus == []
+
+
+def test_backend_override() -> None:
+    assert parse_spec("rx-7900-xtx").gpus[0].backend == "rocm"
+    assert parse_spec("rx-7900-xtx, vulkan").gpus[0].backend == "vulkan"
+
+
+@pytest.mark.parametrize("spec,share_gib", [("m2-ultra-192gb", 144), ("m3-ultra-512gb", 384),
+                                            ("ryzen-ai-max-395-128gb", 64), ("dgx-spark", 115.2),
+                                            ("ryzen-ai-max-395-128gb, 120GB gpu", 120)])
+def test_unified_shares(spec: str, share_gib: float) -> None:
+    rig = parse_spec(spec)
+    assert rig.is_unified and rig.gpus[0].memory_bytes / GiB == pytest.approx(share_gib, rel=0.001)
+    assert rig.ram_bytes + rig.gpus[0].memory_bytes == parse_spec(spec.split(",")[0]).gpus[0].memory_bytes + \
+        parse_spec(spec.split(",")[0]).ram_bytes
+    assert any("GPU may use" in a for a in rig.assumptions)
+
+
+@pytest.mark.parametrize("spec,needle", [
+    ("3x rtx-9999, 64GB", "did you mean"),
+    ("rtx-4909", "rtx-4090"),
+    ("", "empty hardware spec"),
+    ("0x, rtx-4090", "0x"),
+    ("2x m2-ultra-192gb", "unified"),
+    ("64GB ddr5 0ch", "greater than zero"),
+    ("100x rtx-4090", "1..64"),
+    ("1x rtx-4090, 48GB gpu", "unified-memory"),
+])
+def test_bad_specs_say_what_to_do(spec: str, needle: str) -> None:
+    with pytest.raises(UsageError) as e:
+        parse_spec(spec)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_unknown_device_cli_one_line() -> None:
+    proc = run_cli("plan", "qwen3-30b-a3b", "--hw", "1x rtx-4909")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "rtx-4090" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_local_detection() -> None:
+    rig = detect_local()
+    assert rig.cpu_cores and rig.cpu_cores >= 1 and rig.ram_bytes > 0 and rig.sockets >= 1
+    assert rig.cpu_simd in ("avx2", "avx512", "neon")

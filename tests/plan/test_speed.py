@@ -1,0 +1,157 @@
+"""The speed model: fast checks, no engine. Its constants against the committed public measurements,
+and the behaviour `heavylift bench` and the planner rely on (depth, concurrency, offload, overrides)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from heavylift.hardware.spec import parse_spec
+from heavylift.plan.memory import ContextConfig
+from heavylift.plan.model_source import resolve
+from heavylift.plan.placement import LayerBytes, Placer
+from heavylift.plan.placement_flags import PlacementFlags
+from heavylift.plan.speed import SpeedEstimate, estimate
+from heavylift.plan.speed_cases import build_all, load_rows
+from heavylift.plan.speed_fit import summary
+from heavylift.plan.speed_params import PARAMS_FILE, SpeedParams
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    cases, _ = build_all([r for r in load_rows() if r["split"] == "holdout"])
+    return cases
+
+
+def test_committed_constants_are_the_fit() -> None:
+    data = json.loads(PARAMS_FILE.read_text())
+    p = SpeedParams.fitted()
+    assert "public fit" in p.label and {"cuda", "metal", "rocm", "vulkan"} <= set(p.backends)
+    assert SpeedParams.from_dict(data) == p
+    # every constant says where it came from
+    for backend, bp in data["backends"].items():
+        if backend != "sycl":
+            assert all(f"{backend}.{k}" in p.sources for k in bp), backend
+    assert all(f"cpu.{k}" in p.sources for k in data["cpu"])
+
+
+def test_held_out_targets(held_out) -> None:
+    """issue 12: decode median |error| <= 25%, prefill median <= 35% on rows never fitted on;
+    the worst decode ratio is reported by bench/speed_model_vs_public.py (see docs/speed.md)."""
+    s = summary(held_out, SpeedParams.fitted())
+    assert s["decode"]["rows"] >= 40 and s["prefill"]["rows"] >= 40
+    assert s["decode"]["median_abs_err"] <= 0.25, s["decode"]
+    assert s["prefill"]["median_abs_err"] <= 0.35, s["prefill"]
+    assert s["decode / full GPU dense"]["worst"] <= 2.0, s["decode / full GPU dense"]
+
+
+def test_params_round_trip_and_override() -> None:
+    p = SpeedParams.fitted()
+    d = dataclasses.asdict(p)
+    d["backends"]["cuda"]["unknown_future_field"] = 1.0  # older/newer profiles still load
+    assert SpeedParams.from_dict(d).backends["cuda"] == p.backends["cuda"]
+    assert SpeedParams.from_dict({}).backend("rocm") is not None  # priors fill in
+
+
+def _plan_inputs(model: str, hw: str, ctx: int = 8192, quant: str | None = None, **cfg):
+    src = resolve(model, quant)
+    rig = parse_spec(hw)
+    layers = LayerBytes.from_tensors(src.tensors, src.arch.n_layer)
+    ot = cfg.pop("ot", "")
+    context = ContextConfig(ctx, **cfg)
+    flags = PlacementFlags(999 if rig.gpus else 0, None, (("-ot", ot),) if ot else ())
+    placement = Placer(src.tensors, src.arch, context, rig).evaluate(flags)
+    active = sum(t.n_elements * (src.arch.n_expert_used / src.arch.n_expert if "_exps" in t.name else 1)
+                 for t in src.tensors if not t.name.startswith("token_embd"))
+    return layers, src.arch, context, rig, placement, active, src.quant
+
+
+def _est(model: str, hw: str, prompt: int = 512, **kw) -> SpeedEstimate:
+    depth = kw.pop("depth", None)
+    conc = kw.pop("n_concurrent", 1)
+    params = kw.pop("params", None)
+    layers, arch, cfg, rig, placement, active, quant = _plan_inputs(model, hw, **kw)
+    return estimate(layers, arch, cfg, rig, placement, prompt, active, depth_tokens=depth, n_concurrent=conc,
+                    params=params, quant=quant)
+
+
+def test_estimate_fields_for_bench() -> None:
+    e = _est("qwen3-30b-a3b", "1x rtx-4090", depth=0)
+    for name in ("decode_tps", "decode_tps_depth0", "decode_tps_total", "prefill_tps", "ttft_s", "roofline_decode_tps",
+                 "roofline_prefill_tps", "bytes_per_token", "flops_per_token", "prompt_tokens", "depth_tokens",
+                 "assumptions", "sources"):
+        assert getattr(e, name) is not None, name
+    assert e.roofline_decode_tps > e.decode_tps > 0 and e.roofline_prefill_tps > e.prefill_tps > 0
+    assert e.depth_tokens == 0 and e.decode_tps == pytest.approx(e.decode_tps_depth0)
+    assert any("public fit" in s for s in e.sources)
+
+
+def test_small_active_moe_on_a_5090_is_not_bandwidth_bound() -> None:
+    """Issue 12: Qwen3-30B-A3B Q4_K_M on one RTX 5090 is measured 130-250 tok/s; the old model said ~700."""
+    e = _est("qwen3-30b-a3b", "1x rtx-5090", depth=0, quant="Q4_K_M")
+    assert 130 <= e.decode_tps <= 300
+    assert e.roofline_decode_tps > 2 * e.decode_tps
+
+
+def test_depth_slows_decode_and_prefill() -> None:
+    shallow = _est("llama-3.1-70b", "2x rtx-5090", ctx=65536, depth=0)
+    deep = _est("llama-3.1-70b", "2x rtx-5090", ctx=65536, depth=60000)
+    assert deep.decode_tps < shallow.decode_tps and deep.prefill_tps < shallow.prefill_tps
+    assert deep.decode_tps_depth0 == pytest.approx(shallow.decode_tps)
+    full = _est("llama-3.1-70b", "2x rtx-5090", ctx=65536)  # depth None = a full context
+    assert full.depth_tokens == 65536 and full.decode_tps < deep.decode_tps
+
+
+def test_concurrency_aggregate() -> None:
+    one = _est("qwen3-30b-a3b", "1x rtx-4090", depth=1000)
+    four = _est("qwen3-30b-a3b", "1x rtx-4090", depth=1000, n_concurrent=4, n_parallel=4)
+    assert four.decode_tps_total > 2 * one.decode_tps  # weights are read once per step for all four
+    assert four.decode_tps < one.decode_tps  # each sequence a little slower
+
+
+def test_experts_in_ram_cost_pcie_and_cpu_time() -> None:
+    gpu = _est("qwen3-30b-a3b", "1x rtx-4090, 128GB ddr5-6000 2ch, 16 cores", depth=0)
+    ram = _est("qwen3-30b-a3b", "1x rtx-4090, 128GB ddr5-6000 2ch, 16 cores", depth=0, ot="exps=CPU")
+    assert ram.decode_tps < gpu.decode_tps / 2 and ram.prefill_tps < gpu.prefill_tps
+    assert any("op offload" in a for a in ram.assumptions)
+    # below 32 tokens per ubatch the CPU computes the experts itself (GGML_OP_OFFLOAD_MIN_BATCH)
+    tiny = _est("qwen3-30b-a3b", "1x rtx-4090, 128GB ddr5-6000 2ch, 16 cores", prompt=512, depth=0, ot="exps=CPU",
+                n_ubatch=16)
+    assert tiny.prefill_tps < ram.prefill_tps
+
+
+def test_cpu_bandwidth_channels_and_numa() -> None:
+    two = _est("llama-3.1-70b", "0x, 256GB ddr5-4800 2ch, 64 cores", depth=0)
+    twelve = _est("llama-3.1-70b", "0x, 256GB ddr5-4800 12ch, 64 cores", depth=0)
+    assert twelve.decode_tps > 3 * two.decode_tps  # a 12-channel server is not a desktop
+    # enough cores that RAM, not the cores, is the limit
+    one_socket = _est("llama-3.1-70b", "0x, 512GB ddr5-4800 12ch, 256 cores", depth=0)
+    two_sockets = _est("llama-3.1-70b", "0x, 512GB ddr5-4800 12ch, 256 cores, 2 sockets", depth=0)
+    assert one_socket.decode_tps < two_sockets.decode_tps < 1.9 * one_socket.decode_tps  # NUMA: not 2x
+    measured = _est("llama-3.1-70b", "0x, 256GB 102GB/s, 64 cores", depth=0)
+    assert measured.decode_tps > 0 and any("measured" in a for a in measured.assumptions)
+
+
+def test_rig_profile_overrides_defaults() -> None:
+    base = _est("qwen3-30b-a3b", "1x rtx-4090", depth=0)
+    faster = SpeedParams.fitted().to_dict()
+    faster["backends"]["cuda"]["bw_eff"] = 0.98
+    faster["backends"]["cuda"]["token_s"] = 1e-5
+    layers, arch, cfg, rig, placement, active, quant = _plan_inputs("qwen3-30b-a3b", "1x rtx-4090")
+    rig.speed_params = SpeedParams.from_dict(faster)
+    e = estimate(layers, arch, cfg, rig, placement, 512, active, depth_tokens=0, quant=quant)
+    assert e.decode_tps > base.decode_tps
+
+
+def test_unified_and_backends_use_their_constants() -> None:
+    for hw in ("m2-ultra-192gb", "ryzen-ai-max-395-128gb", "dgx-spark", "1x rx-7900-xtx", "1x rx-7900-xtx, vulkan"):
+        e = _est("qwen3-30b-a3b", hw, depth=0)
+        assert 5 < e.decode_tps < e.roofline_decode_tps, hw
+
+
+def test_public_rows_all_build_or_say_why() -> None:
+    cases, skipped = build_all(load_rows())
+    assert len(cases) >= 150
+    assert all(reason and "\n" not in reason for _, reason in skipped)
