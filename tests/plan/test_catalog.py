@@ -228,3 +228,40 @@ def test_file_types_ranked_by_predicted_size():
     position = {f: i for i, (f, _) in enumerate(ranked)}
     # a dense model has no expert tensors: MXFP4_MOE is Q8_0 everywhere, as large as Q8_0
     assert dict(ranked)["MXFP4_MOE"] == dict(ranked)["Q8_0"] and position["IQ1_S"] == len(ranked) - 1
+
+
+# measurement-set models whose architecture the config path does not build (docs/catalog.md,
+# "Not in the catalog"): plan them from a GGUF
+NOT_IN_CATALOG = {"devstral-2-123b", "dots.llm1", "gemma-4-26b-a4b", "gemma-4-31b", "glm-4-32b", "hunyuan-a13b",
+                  "mistral-small-3.1-24b"}
+
+
+def test_public_measurement_models_resolve_to_entries_of_their_architecture():
+    """Every model of the public measurement set (plan/data/public_measurements.csv) is a catalog
+    name or alias, but the few listed above; its rows' llama-bench architecture, MoE flag and
+    printed parameter count agree with the entry (the count with or without MTP blocks: files differ)."""
+    import csv
+    from pathlib import Path
+
+    import heavylift.plan
+
+    path = Path(heavylift.plan.__file__).parent / "data" / "public_measurements.csv"
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = {r["model_key"] for r in rows}
+    archs = {catalog.lookup(n).arch for n in NAMES}
+    assert {k for k in keys if catalog.canonical(k) is None} == NOT_IN_CATALOG
+    for r in rows:
+        name = catalog.canonical(r["model_key"])
+        if name is None:
+            continue
+        arch = catalog.lookup(name)
+        table = tensor_table(arch)
+        counts = {round(params(arch, t)[0] / 1e9, 2) for t in (table, loaded(arch, table))}
+        where = f"{r['id']} ({r['model']}) vs {name}"
+        assert r["is_moe"] == ("1" if arch.n_expert else "0"), where
+        if r["params_b"]:
+            assert float(r["params_b"]) in counts, f"{where}: {r['params_b']}B not in {sorted(counts)}"
+        reported = r["model"].split()[0]  # llama-bench's "qwen3moe 30B.A3B Q4_K - Medium"; other tools print file names
+        if reported in archs:
+            assert reported == arch.arch, where
