@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
     "bench": "measure a model or endpoint beside the prediction and the physical limit",
+    "cost": "is local cheaper than an API for a workload: capacity, cache, break-even",
 }
 
 
