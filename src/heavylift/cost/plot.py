@@ -3,6 +3,7 @@ is needed) against each API, with this workload's volume and the break-evens mar
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,10 @@ def plot_cost(report: CostReport, path: Path) -> Path:
     finite = [a.breakeven_per_month for a in report.apis if a.breakeven_per_month]
     x_max = max([2.0 * n] + [1.5 * b for b in finite])
     xs = np.linspace(0, x_max, 1200)
-    fig, ax = plt.subplots(figsize=(10, 6))
+    fig, ax = plt.subplots(figsize=(11, 6.5))
     local_y = [local_monthly_at(x, local, lr) for x in xs]
-    ax.plot(xs, local_y, color="#4C72B0", lw=2.5, label=f"local: {local.label} (steps: one more machine every "
-            f"{lr.capacity_per_month:,.0f} {report.unit}s)")
+    ax.plot(xs, local_y, color="#4C72B0", lw=2.5, label=textwrap.fill(
+        f"local: {local.label} (a step: one more machine every {lr.capacity_per_month:,.0f} {report.unit}s)", 70))
     top = max(local_y)
     for i, a in enumerate(report.apis):
         if a.per_unit_usd is None:
@@ -37,6 +38,11 @@ def plot_cost(report: CostReport, path: Path) -> Path:
         ys = xs * a.per_unit_usd
         ax.plot(xs, ys, color=COLORS[i % len(COLORS)], lw=1.6, label=f"API {a.name}")
         top = max(top, float(np.quantile(ys, 0.6)))
+        best = a.monthly_cached_batch_usd
+        if best is not None and a.monthly_usd and abs(best - a.monthly_usd) > 0.01 * a.monthly_usd:
+            per = best / report.inputs["per_month"]
+            ax.plot(xs, xs * per, color=COLORS[i % len(COLORS)], lw=1.2, ls="--",
+                    label=f"API {a.name}, cache + batch prices")
         if a.breakeven_per_month:
             ax.plot([a.breakeven_per_month], [a.breakeven_per_month * a.per_unit_usd], "o", color=COLORS[i % len(COLORS)], ms=6)
     ax.axvline(n, color="black", ls="--", lw=1)
@@ -48,9 +54,10 @@ def plot_cost(report: CostReport, path: Path) -> Path:
                   + (f", {report.inputs['questions_per_doc']} questions per document" if report.unit == "document" else "") + ")")
     ax.set_ylabel("USD per month")
     ax.grid(alpha=0.3)
-    ax.set_title("monthly cost against volume (dots: break-even; API lines: list price, no cache, no batch unless asked)",
+    ax.set_title("monthly cost against volume (solid: list price; dashed: with cache + batch prices; dots: break-even vs list price)",
                  fontsize=10)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    fig.subplots_adjust(left=0.08, right=0.98)
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -142,7 +142,7 @@ def format_report(r: CostReport) -> list[str]:
     lines = [f"workload: {i['per_month']:,} {u}s/month; each {u}: " + (f"{q} questions sharing the document, " if q > 1 else "")
              + f"{i['input_tokens']:,} input + {i['output_tokens']:,} output tokens per request"
              + (f"; cached share {i['cached_share_used']:.0%}" + (" (given)" if i["cached_share"] is not None else
-                                                                " (compute-once: the document once per " + u + ")")
+                                                                " (compute-once: each document computed once, then only the questions)")
                 if i["cached_share_used"] else ""),
              f"local: {i['speeds_from']}; prefill {i['prefill_tps']:,.1f} tok/s, decode {i['decode_tps']:,.1f} tok/s; "
              f"${i['hardware_cost_usd']:,.0f} over {i['months']:g} months, {i['power_w']:,.0f} W busy"
