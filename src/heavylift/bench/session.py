@@ -96,7 +96,12 @@ def run_bench(req: BenchRequest, say: Say, store: BenchStore | None = None) -> B
             runner.close()
         target.stop()  # before llama-bench: the two must not share the cores
     if req.against_llama_bench and lb_binary and target.model_path:
-        _llama_bench(store, run_id, lb_binary, target, req.settings, say)
+        try:
+            _llama_bench(store, run_id, lb_binary, target, req.settings, say)
+        except KeyboardInterrupt:
+            store.update(run_id, llama_bench={"error": "interrupted"})
+            store.finish(run_id, status, missing)  # the HTTP measurements are complete: keep them as they are
+            raise
     store.finish(run_id, status, missing)
     return store.get(run_id)
 
