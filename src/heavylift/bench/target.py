@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 from heavylift.bench.sweep import BenchSettings
 from heavylift.engines.base import Engine
 from heavylift.engines.launch import local_engine
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.llama_server import is_loopback
 from heavylift.engines.supervisor import Supervisor
 from heavylift.errors import EndpointError, UsageError
@@ -72,7 +73,8 @@ class OwnEngine:
     quant: str
     ctx_per_slot: int
     num_slots: int
-    args: list[str]
+    user_args: list[str]  # the user's flags after `--` (they win over the template's)
+    template: LlamaArgs | None  # the planned settings (placement, batches, KV type, flash attention)
     how: str
     placement: dict
 
@@ -93,17 +95,28 @@ def prepare_own(model: str, settings: BenchSettings, user_args: list[str], ctx: 
             raise UsageError(_too_long(settings, f"--ctx {ctx:,} over {n_slots} slot(s) = {ctx // n_slots:,} tokens per slot"))
         per_slot = ctx // n_slots
     placement: dict = {}
+    template = None
     if user_args:
-        args, how = list(user_args), "your flags after --"
+        how = "your flags after --"
+        parsed, _ = LlamaArgs.parse(user_args)
+        if parsed.ctx_size:  # the user's -c/-np win (engines/llama_args.py): check the sweep against them
+            slots = parsed.num_parallel or n_slots
+            if parsed.ctx_size // slots < need:
+                raise UsageError(_too_long(settings, f"-c {parsed.ctx_size:,} over {slots} slot(s) after `--` = "
+                                                     f"{parsed.ctx_size // slots:,} tokens per slot"))
     else:
-        from heavylift.plan.serve_plan import engine_args, plan_for_serve
+        from heavylift.plan.planner import plan_json
+        from heavylift.plan.serve_plan import plan_for_serve
 
-        plan = plan_for_serve(str(stored.path), per_slot * n_slots, n_slots, "local")
-        args = _drop(engine_args(plan), "-lv")  # the plan's debug log level would slow every token
-        placement = {"n_gpu_layers": plan.n_gpu_layers, "n_cpu_moe": plan.n_cpu_moe, "tensor_split": plan.tensor_split,
-                     "devices": [f"{d.name}: layers {d.layers}" for d in plan.devices]}
-        how = "the planned flags (heavylift plan --hw local)"
-    return OwnEngine(model, stored.name, stored.path, src.quant, per_slot, n_slots, args, how, placement)
+        served = plan_for_serve(str(stored.path), per_slot * n_slots, n_slots, "local")
+        template = LlamaArgs.from_plan(served.expected)  # without serve's debug log level: it slows every token
+        j = plan_json(served.expected)
+        placement = {k: j.get(k) for k in ("n_gpu_layers", "n_gpu_layers_offloaded", "n_cpu_moe", "tensor_split",
+                                           "tensor_overrides")}
+        placement["devices"] = [f"{d['name']}: layers {d['layers']}" for d in j["devices"]]
+        how = "the planned flags (heavylift plan --hw local)" + (f"; {served.note}" if served.note else "")
+    return OwnEngine(model, stored.name, stored.path, src.quant, per_slot, n_slots, list(user_args), template, how,
+                     placement)
 
 
 def start_own(own: OwnEngine, threads: int, say) -> Target:
@@ -111,7 +124,7 @@ def start_own(own: OwnEngine, threads: int, say) -> Target:
     from heavylift.setup.engine_build import current_engine
 
     engine = local_engine(own.name, ctx_size=own.ctx_per_slot * own.num_slots, num_parallel=own.num_slots,
-                          extra_args=own.args, num_threads=threads)
+                          extra_args=own.user_args, num_threads=threads, settings=own.template)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"bench: {msg}"))
     build = current_engine()
     say(f"bench: starting llama-server with {own.how}: {' '.join(engine.command[1:])}")
@@ -173,16 +186,3 @@ def _too_long(settings: BenchSettings, limit: str) -> str:
     worst = max(settings.configs(), key=lambda c: c.tokens_per_sequence)
     return (f"prompt {worst.prompt_tokens:,} + depth {worst.depth:,} + gen {worst.gen_tokens:,} = "
             f"{worst.tokens_per_sequence:,} tokens exceeds {limit}; use shorter --prompt-lengths / --depths / --gen")
-
-
-def _drop(args: list[str], flag: str) -> list[str]:
-    out, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a == flag:
-            skip = True
-        else:
-            out.append(a)
-    return out
-
