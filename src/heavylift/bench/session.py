@@ -56,6 +56,10 @@ def run_bench(req: BenchRequest, say: Say, store: BenchStore | None = None) -> B
 
         lb_binary = bench_binary(current_engine())  # fails now, before anything runs, if it is missing
     own = prepare_own(req.model, req.settings, req.engine_args, req.ctx) if req.model else None
+    # An endpoint is checked before the machine is measured, so a wrong URL fails at once.
+    endpoint = None if own else connect_endpoint(req.endpoint, req.settings, req.api_key, req.endpoint_model, say)  # type: ignore[arg-type]
+    if req.against_llama_bench and endpoint and endpoint.model_path is None:
+        raise UsageError("--against-llama-bench with --endpoint needs the served model's file: add --model NAME|PATH")
     info = machine_info(store, say, req.remeasure)
     for line in info.describe():
         say(f"bench: {line}")
@@ -64,13 +68,7 @@ def run_bench(req: BenchRequest, say: Say, store: BenchStore | None = None) -> B
     busy = machine_mod.busy_note(machine_mod.load_average(), info.logical_cores)
     if busy:
         say(f"bench: warning:{busy}")
-    if own:
-        target = start_own(own, threads, say)
-    else:
-        target = connect_endpoint(req.endpoint, req.settings, req.api_key, req.endpoint_model, say)  # type: ignore[arg-type]
-    if req.against_llama_bench and target.model_path is None:
-        target.stop()
-        raise UsageError("--against-llama-bench with --endpoint needs the served model's file: add --model NAME|PATH")
+    target = start_own(own, threads, say) if own else endpoint
     runner = None
     run_id = None
     try:

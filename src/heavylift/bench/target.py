@@ -143,7 +143,8 @@ def connect_endpoint(url: str, settings: BenchSettings, api_key: str | None, mod
 
     if not urlparse(url).scheme.startswith("http"):
         raise UsageError(f"--endpoint {url!r} is not an http(s) URL; e.g. http://127.0.0.1:8080/v1")
-    engine = create_engine("remote", base_url=url, api_key=api_key)
+    base = url.rstrip("/")
+    engine = create_engine("remote", base_url=base[: -len("/v1")] if base.endswith("/v1") else base, api_key=api_key)
     engine.start()
     client = engine.client
     props: dict = {}
