@@ -65,6 +65,13 @@ def from_bench(ref: str, w: Workload) -> Speeds:
         notes.append(f"idle power {idle_w:,.0f} W measured before bench run {run.id}'s requests")
     if not power:
         notes.append(f"bench run {run.id} recorded no power (" + (busy.note if busy else "no counter") + ")")
+        if run.engine == "llama-server":  # it ran here: this machine's TDP sum stands in, as an estimate
+            from heavylift.hardware.spec import detect_local
+
+            rig = detect_local()
+            power = rig.tdp_w
+            notes.append(f"power {power:,.0f} W: this machine's TDP sum (GPUs' TDP + {rig.host_tdp_w:.0f} W assumed for "
+                         "CPU, board and RAM under load; hardware/rig.py), an estimate: x busy hours = TDP x utilisation")
     return Speeds(pp.prefill_tps, tg.decode_tps, ctx, power, idle_w, None,
                   f"bench run {run.id}: {run.model} {run.quant or ''} on {run.engine} {run.engine_backend or ''}".strip(),
                   notes)
