@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "bench": "measure a model or endpoint beside the prediction and the physical limit",
+    "cost": "is local cheaper than an API for a workload: capacity, cache, break-even",
     "run-batch": "run an OpenAI Batch API file offline (JSONL in, JSONL out), durably",
     "quantize": "make GGUF quants of a Hugging Face folder or a GGUF (llama-quantize)",
     "verify": "is a quant good enough for MY documents? compare it with a reference",

@@ -123,6 +123,37 @@ class EngineClient:
             raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__}); retry the request") from None
         yield _result("".join(pieces), finish, last)
 
+    def completion_stream(self, prompt: str | list[int], **params: Any) -> Iterator[str | ChatResult]:
+        """POST /v1/completions streamed (a raw prompt: text, or token ids where the engine takes
+        them). Yields text pieces as they arrive, then one final ChatResult (usage + timings)."""
+        body = {"prompt": prompt, **params, "stream": True, "stream_options": {"include_usage": True}}
+        pieces: list[str] = []
+        last: dict[str, Any] = {}
+        finish = None
+        try:
+            with self.http.stream("POST", "/v1/completions", json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    chunk = json.loads(payload)
+                    last = {**last, **{k: v for k, v in chunk.items() if k in ("usage", "timings", "model")}}
+                    for choice in chunk.get("choices") or []:
+                        finish = choice.get("finish_reason") or finish
+                        if choice.get("text"):
+                            pieces.append(choice["text"])
+                            yield choice["text"]
+        except httpx.ConnectError:
+            raise EndpointError(f"cannot connect to {self.base_url}; is the engine running?") from None
+        except httpx.HTTPError as e:
+            raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__})") from None
+        yield _result("".join(pieces), finish, last)
+
     # -- llama-server specific ------------------------------------------------------------
     def tokenize(self, text: str, add_special: bool = False) -> list[int]:
         return self.post_json("/tokenize", {"content": text, "add_special": add_special})["tokens"]

@@ -171,4 +171,47 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX verify_runs_reference_key ON verify_runs(reference_key);
         """,
     ),
+    (
+        "005_bench_runs",
+        """
+        -- heavylift bench: the machine measured once per hardware fingerprint, each run with what it ran
+        -- on, and one row per measured configuration (written as soon as it is measured, so a run that
+        -- stops part-way keeps what it has).
+        CREATE TABLE bench_machines (
+            fingerprint TEXT PRIMARY KEY,
+            info TEXT NOT NULL,                      -- JSON MachineInfo (triad bandwidth, cores, SIMD, peak)
+            measured_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        CREATE TABLE bench_runs (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'running',  -- running | done | partial | failed
+            fingerprint TEXT NOT NULL,               -- hardware fingerprint (bench_machines)
+            machine TEXT NOT NULL,                   -- JSON MachineInfo as it was for this run
+            target TEXT NOT NULL,                    -- the model name given, or the endpoint URL
+            model TEXT,                              -- model file name, or the endpoint's model id
+            quant TEXT,
+            engine TEXT,                             -- llama-server | remote
+            engine_version TEXT,
+            engine_backend TEXT,
+            engine_args TEXT,                        -- JSON list: the flags the engine ran with
+            placement TEXT,                          -- JSON: -ngl / --n-cpu-moe / tensor split, devices
+            settings TEXT NOT NULL,                  -- JSON BenchSettings
+            configs TEXT NOT NULL,                   -- JSON list of the configuration labels planned
+            missing TEXT,                            -- JSON {label: why} for configurations not measured
+            power TEXT,                              -- JSON PowerReading (busy and idle), when readable
+            llama_bench TEXT,                        -- JSON: llama-bench command and flags left out
+            notes TEXT,                              -- JSON list of notes
+            pid INTEGER,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            finished_at TEXT
+        );
+        CREATE TABLE bench_results (
+            run_id INTEGER NOT NULL REFERENCES bench_runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            label TEXT NOT NULL,                     -- p512/d0/c1
+            result TEXT NOT NULL,                    -- JSON ConfigResult
+            PRIMARY KEY (run_id, position)
+        );
+        """,
+    ),
 ]

@@ -1,0 +1,60 @@
+"""Sweep lists and bad input that must be refused before anything starts (no engine needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from heavylift.bench.sweep import BenchSettings, parse_list, parse_tokens
+from heavylift.errors import UsageError
+from tests.conftest import run_cli
+
+
+def test_token_counts_take_k():
+    assert parse_list("512,4k,16k", "--prompt-lengths") == [512, 4096, 16384]
+    assert parse_tokens("1.5k", "x") == 1536
+    assert parse_list("0,4k", "--depths", allow_zero=True) == [0, 4096]
+    assert parse_list("1,2,2,4", "--concurrency") == [1, 2, 4]  # duplicates dropped, order kept
+
+
+@pytest.mark.parametrize("text", ["0,x", "", "1,,2", "-1", "two", "0", "1.3", "4q"])
+def test_nonsense_lists_are_refused(text):
+    with pytest.raises(UsageError):
+        parse_list(text, "--concurrency")
+
+
+def test_configs_are_the_product_depth_outermost():
+    s = BenchSettings(prompt_lengths=[64, 128], depths=[0, 256], concurrency=[1, 2], gen_tokens=8)
+    labels = [c.label for c in s.configs()]
+    assert labels[:4] == ["p64/d0/c1", "p128/d0/c1", "p64/d0/c2", "p128/d0/c2"]
+    assert len(labels) == 8 and labels[-1] == "p128/d256/c2"
+    assert s.tokens_per_sequence == 256 + 128 + 8
+
+
+def test_gen_below_two_is_refused():
+    with pytest.raises(UsageError):
+        BenchSettings(gen_tokens=1)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--concurrency", "0,x"], "--concurrency"),
+    (["--prompt-lengths", "512,,4k"], "--prompt-lengths"),
+    (["--depths=-4k"], "--depths"),
+    (["--repeats", "0"], "--repeats"),
+    (["default", "other"], "one MODEL"),
+    (["--endpoint", "ftp://x"], "not an http"),
+])
+def test_cli_bad_input_is_one_line(args, words):
+    proc = run_cli("bench", *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]  # argparse prints its usage above the error line
+    assert "error:" in last and words in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_run_id(data_dir):
+    for ref in ("999", "nope"):
+        proc = run_cli("bench", "show", ref, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "bench run" in proc.stderr and "bench list" in proc.stderr
+    proc = run_cli("bench", "report", timeout=60)
+    assert proc.returncode == 2 and "needs a run id" in proc.stderr
