@@ -3,9 +3,10 @@
 Bench derives no speed of its own. Every predicted figure and every physical limit below comes
 from `heavylift.plan` (make_plan / its speed estimate) for the configuration measured; this module
 only chooses which plan answers which question:
-- decode of N tokens after D cached + P prompt tokens: the plan's decode with the mean depth
-  during decode, D + P + N/2, in the cache (make_plan's depth_tokens);
-- prefill of P tokens after D cached: the time the plan gives for D + P tokens minus the time for D;
+- decode of N tokens after D cached + P prompt tokens, c requests at once: the plan's decode of c
+  sequences with the mean depth during decode, D + P + N/2, in the cache (make_plan's depth_tokens,
+  n_concurrent);
+- prefill of P tokens after D cached: the plan's prefill starting at depth D;
 - limits: the plan's bandwidth roofline (bytes read per token over the rig's bandwidth) and its
   FLOPs per token over the rig's peak compute.
 """
@@ -60,34 +61,32 @@ def predicted(model_path: str, rig: Rig, cfg: ContextConfig, prompt_tokens: int,
     try:
         src = _source(model_path)
         _, flags = engine_settings(engine_args)
-        cfg = replace(cfg, n_parallel=1, ctx=depth_tokens + prompt_tokens + gen_tokens)
+        b = max(1, n_concurrent)
+        cfg = replace(cfg, n_parallel=b, ctx=(depth_tokens + prompt_tokens + gen_tokens) * b)
 
-        def plan(prompt: int, depth: int) -> Plan:
-            return make_plan(src, rig, cfg, prompt_tokens=max(1, prompt), depth_tokens=depth, flags=flags,
-                             suggest=False)
+        def plan(depth: int, concurrent: int) -> Plan:
+            return make_plan(src, rig, cfg, prompt_tokens=max(1, prompt_tokens), depth_tokens=depth,
+                             n_concurrent=concurrent, flags=flags, suggest=False)
 
-        at_decode = plan(prompt_tokens, depth_tokens + prompt_tokens + gen_tokens // 2)
-        # The planner's prefill is for a prompt from an empty cache: P tokens after D take the time of
-        # D + P tokens minus the time of D, and their FLOPs likewise.
-        full, head = plan(depth_tokens + prompt_tokens, 0), plan(depth_tokens, 0) if depth_tokens else None
-        seconds = (depth_tokens + prompt_tokens) / full.prefill_tps - (depth_tokens / head.prefill_tps if head else 0.0)
-        prefill = prompt_tokens / seconds
-        flops = (full.speed.flops_per_token * (depth_tokens + prompt_tokens)
-                 - (head.speed.flops_per_token * depth_tokens if head else 0.0)) / prompt_tokens
+        # prefill: P prompt tokens after D cached (the speed model's prefill starts at depth_tokens);
+        # decode: b sequences together at the mean depth during generation, D + P + N/2.
+        at_prefill = plan(depth_tokens, 1)
+        at_decode = plan(depth_tokens + prompt_tokens + gen_tokens // 2, b)
     except HeavyliftError as e:
         return Prediction.unknown(f"no prediction: {e}")
+    s_pre, s_dec = at_prefill.speed, at_decode.speed
     peak = _peak_flops(rig)
-    note = "" if n_concurrent == 1 else ("the planner predicts one sequence only (no concurrency model yet): "
-                                         "per-request and aggregate decode at this concurrency unknown")
-    one = n_concurrent == 1
+    flops = s_pre.flops_per_token
+    note = "" if b == 1 else (f"{b} requests decode together (the speed model's batched step); their prompts are "
+                              "predicted one at a time")
     return Prediction(
-        prefill_tps=prefill if one else None,
-        decode_tps=at_decode.decode_tps if one else None,
-        decode_tps_aggregate=at_decode.decode_tps if one else None,
-        ttft_s=prompt_tokens / prefill + 1 / at_decode.decode_tps if one and at_decode.decode_tps else None,
-        roofline_decode_tps=at_decode.speed.roofline_decode_tps or None,
+        prefill_tps=s_pre.prefill_tps,
+        decode_tps=s_dec.decode_tps,
+        decode_tps_aggregate=s_dec.decode_tps_total,
+        ttft_s=s_pre.ttft_s,
+        roofline_decode_tps=s_dec.roofline_decode_tps or None,
         roofline_prefill_tps=peak / flops if peak and flops else None,
-        bytes_per_token=at_decode.speed.bytes_per_token, flops_per_token=flops, note=note)
+        bytes_per_token=s_dec.bytes_per_token, flops_per_token=flops, note=note)
 
 
 @lru_cache(maxsize=8)
