@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "kv": "list or clean the saved KV-cache files",
 }
 
 

@@ -92,9 +92,9 @@ def parse_spec(spec: str) -> Rig:
             else:
                 understood = False
         if not understood:
-            close = ", ".join(list(DEVICES)[:6])
+            known = ", ".join(sorted(DEVICES))
             raise UsageError(f"hardware spec part {raw.strip()!r} not understood; use e.g. '2x rtx-5090', "
-                             f"'256GB ddr5-6000 2ch', 'pcie4', '16 cores' (devices: {close}, ...)")
+                             f"'256GB ddr5-6000 2ch', 'pcie4', '16 cores'; known devices: {known}")
         if channels is not None and channels <= 0 or cores is not None and cores <= 0:
             raise UsageError(f"hardware spec part {raw.strip()!r}: counts must be greater than zero")
     return build_rig(spec.strip(), gpus, ram_gb, ddr, mts, channels, cores, link)

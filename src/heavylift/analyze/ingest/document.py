@@ -39,10 +39,13 @@ class Document:
 
 @dataclass
 class IngestError:
-    """An input that could not be turned into a document; the batch goes on without it."""
+    """An input that is not analysed; the batch goes on without it. `status` is `skipped` (it could
+    not be read, or holds nothing to analyse) or `duplicate` (the same content as `duplicate_of`)."""
 
     path: str
     error: str
+    status: str = "skipped"
+    duplicate_of: str | None = None
 
 
 def sha256_bytes(data: bytes) -> str:
