@@ -22,7 +22,8 @@ def test_pdf_text_layer_with_pages(tmp_path: Path) -> None:
     (doc,), errors = one(path)
     assert not errors and doc.kind == "pdf" and [p for p, _ in doc.pages] == [1, 2]
     assert "[page 2]\nNotice: ninety days." in doc.text
-    assert doc.page_of(doc.text.index("ninety")) == 2 and doc.page_of(0) == 1
+    page2 = dict(doc.pages)[2]
+    assert doc.text.index("ninety") > page2 > 0 and doc.text[page2:].startswith("[page 2]")
     assert 'pages="2"' in doc.body() and len(doc.sha256) == 64
 
 

@@ -27,15 +27,6 @@ class Document:
         pages = f' pages="{len(self.pages)}"' if self.pages else ""
         return f'<document name="{self.name}" kind="{self.kind}"{pages}>\n{self.text}\n</document>'
 
-    def page_of(self, char_index: int) -> int | None:
-        """The page a character of `text` is on (provenance for PDFs), else None."""
-        found = None
-        for page, start in self.pages:
-            if start > char_index:
-                break
-            found = page
-        return found
-
 
 @dataclass
 class IngestError:
