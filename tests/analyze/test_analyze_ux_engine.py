@@ -86,6 +86,9 @@ def test_ask_beside_a_running_keyed_serve(installed, tmp_path: Path) -> None:
         too_long = cli("ask", "Who?", "--file", str(long), "--api-key", "sekrit-for-test")
         assert too_long.returncode == 2 and "(the running serve decides it)" in too_long.stderr
         assert "restart it with `heavylift serve --ctx" in too_long.stderr
+        slow = cli("ask", "Say hello.", "--api-key", "sekrit-for-test", "--timeout", "0.001")
+        assert slow.returncode == 1 and "Traceback" not in slow.stderr
+        assert "no answer within the timeout of 0.001 s; if the model is just slow, raise --timeout" in slow.stderr
     finally:
         server.stop()
 

@@ -136,6 +136,18 @@ class KVCacheStore:
             evicted.append(f)
         return evicted
 
+    def clean(self, *, everything: bool = False, max_bytes: int | None = None,
+              unused_for_s: float | None = None) -> list[KVFile]:
+        """`heavylift kv clean`: every file, least recently used down to max_bytes, or unused for a while."""
+        if max_bytes is not None:
+            return self.evict(max_bytes)
+        files = self.files()
+        if not everything:
+            cutoff = time.time() - (unused_for_s or 0)
+            files = [f for f in files if (f.last_used_at or 0) < cutoff]
+        self.remove([f.name for f in files])
+        return files
+
     # -- architectures whose restore does nothing -------------------------------------------
     def mark_unrestorable(self, architecture: str, engine_version: str, reason: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO kv_unrestorable(architecture, engine_version, reason, noted_at) "

@@ -61,17 +61,10 @@ def run_clean(args: argparse.Namespace) -> int:
     from heavylift.analyze.kv_cache import KVCacheStore
 
     store = KVCacheStore()
-    files = store.files()
-    if args.all:
-        gone = files
-        freed = store.remove([f.name for f in gone])
-    elif args.max_gib is not None:
-        gone = store.evict(int(args.max_gib * 1024**3))
-        freed = sum(f.num_bytes for f in gone)
-    else:
-        cutoff = time.time() - args.older_than_days * 86400
-        gone = [f for f in files if (f.last_used_at or 0) < cutoff]
-        freed = store.remove([f.name for f in gone])
+    gone = store.clean(everything=args.all,
+                       max_bytes=int(args.max_gib * 1024**3) if args.max_gib is not None else None,
+                       unused_for_s=args.older_than_days * 86400 if args.older_than_days is not None else None)
+    freed = sum(f.num_bytes for f in gone)
     say(f"kv: removed {len(gone)} file(s), {human_bytes(freed)} freed")
     if args.forget_unrestorable:
         say(f"kv: forgot {store.forget_unrestorable()} unrestorable architecture note(s)")
