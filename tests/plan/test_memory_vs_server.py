@@ -59,8 +59,9 @@ def test_plan_matches_server(which, ctx, parallel, ubatch, fa, default_model_pat
     plan = make_plan(resolve(str(model), None), parse_spec("64GB ddr5-4800 2ch, 2 cores"),
                      ContextConfig(ctx, parallel, n_ubatch=ubatch, flash_attn=fa))
     bd = plan.devices[-1].breakdown
-    got = {"weights": (bd.weights_bytes, real.weights_bytes), "kv": (bd.kv_cache_bytes, real.kv_cache_bytes),
-           "output": (bd.output_bytes, real.output_bytes), "compute": (bd.compute_bytes, real.compute_bytes),
+    rb = real.breakdown
+    got = {"weights": (bd.weights_bytes, rb.weights_bytes), "kv": (bd.kv_cache_bytes, rb.kv_cache_bytes),
+           "output": (bd.output_bytes, rb.output_bytes), "compute": (bd.compute_bytes, rb.compute_bytes),
            "total": (bd.sum() - bd.overhead_bytes, real.sum())}
     report = {k: (round(p / MiB, 2), round(r / MiB, 2)) for k, (p, r) in got.items()}
     # the log rounds to 0.01 MiB; weights and KV are exact formulas

@@ -97,3 +97,75 @@ def test_safetensors_index_cross_checks_parameter_count(tmp_path):
     index.write_text(json.dumps({"metadata": {"total_size": 40_000_000_000}, "weight_map": {}}))
     sources = json.loads(run_cli("plan", str(tmp_path), "--json").stdout)["sources"]
     assert any("DISAGREES" in s for s in sources), sources
+
+
+def _json(*args: str) -> dict:
+    cut = args.index("--") if "--" in args else len(args)  # --json is ours, not llama-server's
+    proc = run_cli("plan", *args[:cut], "--json", *args[cut:])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_evaluate_given_flags_against_the_planners_own():
+    hw = "1x rtx-4090, 64GB ddr5-6000 2ch"
+    mine = _json("qwen3-30b-a3b", "--hw", hw, "--ctx", "32768", "-ngl", "99", "-ot", "exps=CPU")
+    assert mine["placement_source"] == "flags" and mine["n_gpu_layers"] == 99 and mine["n_gpu_layers_offloaded"] == 49
+    assert mine["tensor_overrides"] == ["exps=CPU"] and "-ot" in mine["llama_server_args"]
+    assert any("clamps it to n_layer + 1 = 49" in n for n in mine["placement_notes"])
+    assert mine["devices"][-1]["expert_layers_in_ram"] == "0-47"
+    best = mine["best_placement"]
+    assert best["fits"] and best["n_gpu_layers"] == 49 and best["decode_tps"] > mine["decode_tps"]
+    # the same flags pasted as a llama-server command line after `--`
+    pasted = _json("qwen3-30b-a3b", "--hw", hw, "--", "-ngl", "99", "-ot", "exps=CPU", "-c", "32768", "-np", "2",
+                   "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0", "--host", "0.0.0.0", "--mlock")
+    assert (pasted["ctx"], pasted["n_parallel"], pasted["kv_type"]) == (32768, 2, "q8_0")
+    assert pasted["placement_source"] == "flags" and pasted["tensor_overrides"] == ["exps=CPU"]
+    assert pasted["depth_tokens"] == 16384  # default: the full context of one sequence
+    ordered = _json("qwen3-30b-a3b", "--hw", hw, "-ncmoe", "3", "-ot", "exps=CUDA0", "-cmoe")
+    assert ordered["llama_server_args"][-7:-2] == ["--n-cpu-moe", "3", "-ot", "exps=CUDA0", "--cpu-moe"]
+    assert ordered["devices"][-1]["expert_layers_in_ram"] == "0-2"  # first match wins: -ot before --cpu-moe
+    shallow = _json("qwen3-30b-a3b", "--hw", hw, "--depth", "0", "--", "-ngl", "99", "-c", "32768")
+    assert shallow["decode_tps"] == shallow["decode_tps_depth0"] > 0
+
+
+def test_human_output_for_flags_that_overflow():
+    proc = run_cli("plan", "qwen3-235b-a22b", "--hw", "2x rtx-4090, 256GB ddr5-6000 2ch", "--ctx", "32768",
+                   "-ngl", "95", "-ts", "1,1")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "DOES NOT FIT: GPU0 RTX 4090 over by" in out and "GPU1 RTX 4090 over by" in out
+    assert "your flags vs the planner's own placement" in out and "planner's command: llama-server" in out
+    assert "--n-cpu-moe" in out.split("planner's command:")[1]
+
+
+def test_deepseek_suggestions_are_checked():
+    """Issue 11: DeepSeek-V3 on 2x RTX 4090 + 192 GB at 65K suggested a q8_0 KV cache that still
+    did not fit; now: the highest quantization that fits (planned), and nothing unchecked."""
+    hw = "2x rtx-4090, 192GB ddr5-6000 2ch, 24 cores"
+    plan = _json("deepseek-v3", "--ctx", "65536", "--hw", hw)
+    assert not plan["fits"]
+    quant = next(s for s in plan["suggestions"] if s.startswith("quantization "))
+    assert ": fits," in quant
+    q = quant.split()[1]
+    assert q.startswith("IQ")  # with 192 GB only the 1-2 bit IQ types fit (IQ2_M, IQ2_XXS, IQ1_S ...)
+    assert _json("deepseek-v3", "--ctx", "65536", "--hw", hw, "--quant", q)["fits"]
+    assert not _json("deepseek-v3", "--ctx", "65536", "--hw", hw, "--quant", "Q2_K")["fits"]
+    for s in plan["suggestions"]:  # every line either fits or says that nothing in its kind does
+        assert ": fits," in s or "none fits" in s or "do not make it fit" in s or "does not make it fit" in s, s
+    assert not any("q8_0" in s for s in plan["suggestions"])  # still does not fit: not offered
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-ts", "1,1,1"], "3 entries but --hw has 2 GPU(s)"),
+    (["-ot", "exps"], "is not PATTERN=DEVICE"),
+    (["-ot", "blk.(=CPU"], "not a valid regular expression"),
+    (["-ot", "exps=CUDA2"], "CUDA2 does not exist on a rig with 2 GPU(s)"),
+    (["-ngl", "lots"], "give a number of layers"),
+    (["--depth", "99999"], "--depth 99,999 is outside 0..32,768"),
+    (["--ctx", "8192", "--", "-c", "4096"], "disagree"),
+    (["--", "-ctk", "q8_0", "-ctv", "f16"], "differ"),
+    (["-ngl", "10", "--", "-ngl", "20"], "given both before and after `--`"),
+    (["--compare", "-ngl", "10"], "--compare plans its own placement"),
+])
+def test_bad_placement_input(args, message):
+    assert message in _bad("qwen3-30b-a3b", "--hw", "2x rtx-4090, 64GB", *args)

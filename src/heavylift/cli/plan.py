@@ -1,49 +1,75 @@
-"""`heavylift plan MODEL... [--quant Q] [--ctx N] [--parallel N] [--kv-type T] [--hw SPEC|local] [--compare] [--json]`."""
+"""`heavylift plan MODEL... [--hw SPEC] [--ctx N] [-ngl N -ts A,B -ot RE=DEV ...] [--compare] [--json] [-- LLAMA_SERVER_FLAGS]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 from heavylift.cli.common import human_bytes, positive_int, say
+from heavylift.errors import UsageError
 from heavylift.hardware.spec import parse_hw
 from heavylift.models import catalog
-from heavylift.plan.memory import KV_TYPES, ContextConfig
+from heavylift.plan.memory import KV_TYPES
 from heavylift.plan.model_source import resolve
-from heavylift.plan.planner import Plan, make_plan
+from heavylift.plan.planner import Plan, default_context, make_plan, plan_json, ranges
+from heavylift.plan.server_flags import PlanRequest, merge_flags
 
-# --compare: the rigs users weigh (issue 3)
-STANDARD_RIGS = [
-    "1x rtx-5090, 128GB ddr5-6000 2ch, pcie5",
-    "2x rtx-5090, 256GB ddr5-6000 2ch, pcie5",
-    "3x rtx-3090-ti, 128GB ddr4-3200 2ch, pcie4",
-    "4x rtx-4090, 256GB ddr5-4800 8ch, pcie4",
-    "4x rtx-5090, 512GB ddr5-4800 8ch, pcie5",
-    "m3-ultra-512gb",
-    "8x h100, 1024GB ddr5-4800 8ch, nvlink",
-]
-COMPARE_QUANTS = ["Q4_K_M", "Q3_K_M", "Q2_K"]
+
+class _Ordered(argparse.Action):
+    """-ot / --n-cpu-moe / --cpu-moe go into one list in command-line order: llama.cpp tries the
+    patterns in that order and the first match wins."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = list(getattr(namespace, self.dest, None) or [])
+        if option_string in ("-cmoe", "--cpu-moe"):
+            items.append(("--cpu-moe", ""))
+        else:
+            items.append(("-ot" if option_string in ("-ot", "--override-tensor") else "--n-cpu-moe", str(values)))
+        setattr(namespace, self.dest, items)
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p = sub.add_parser("plan", help=summary, description=
                        "Predict memory per device, placement, engine flags and speed for a model on a rig. "
-                       "MODEL: a catalog name, a .gguf path, a config.json or a model folder (never downloads).")
+                       "MODEL: a catalog name, a .gguf path, a config.json or a model folder (never downloads). "
+                       "Give llama-server placement flags (-ngl, -ts, -ot, --n-cpu-moe), or paste a whole "
+                       "llama-server command line after `--`, to get memory and speed for exactly those flags.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="one or more models (several: side by side)")
     p.add_argument("--quant", help="GGUF file type to predict for non-GGUF inputs (default Q4_K_M; --compare: best that fits)")
     p.add_argument("--ctx", type=positive_int, help="context tokens, shared by all sequences (llama.cpp -c; default: 32768 per sequence, or the model's trained context if smaller)")
-    p.add_argument("--parallel", type=positive_int, default=1, help="parallel sequences (default 1)")
-    p.add_argument("--kv-type", choices=KV_TYPES, default="f16", help="KV cache type (default f16)")
-    p.add_argument("--ubatch", type=positive_int, default=512, help="physical batch size (default 512)")
-    p.add_argument("--batch", type=positive_int, default=2048, help="logical batch size (default 2048)")
+    p.add_argument("--parallel", type=positive_int, help="parallel sequences (default 1)")
+    p.add_argument("--kv-type", choices=KV_TYPES, help="KV cache type (default f16)")
+    p.add_argument("--ubatch", type=positive_int, help="physical batch size (default 512)")
+    p.add_argument("--batch", type=positive_int, help="logical batch size (default 2048)")
     p.add_argument("--no-flash-attn", action="store_true", help="plan without flash attention")
     p.add_argument("--prompt-tokens", type=positive_int, help="prompt length for TTFT (default min(ctx, 150000))")
+    p.add_argument("--depth", type=_non_negative, metavar="N",
+                   help="decode speed with N tokens already in the cache (default: the full context of one sequence)")
     p.add_argument("--hw", default="local", help="'local' (default) or a spec like \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
+    g = p.add_argument_group("evaluate these llama-server placement flags (instead of the planner's own choice)")
+    g.add_argument("-ngl", "--n-gpu-layers", dest="n_gpu_layers", metavar="N",
+                   help="layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
+    g.add_argument("-ts", "--tensor-split", dest="tensor_split", metavar="A,B,...", help="share of layers per GPU")
+    g.add_argument("-ot", "--override-tensor", dest="placement_overrides", action=_Ordered, metavar="RE=DEV",
+                   help="tensors whose name matches RE go to DEV (CPU, CUDA0, ...); repeatable, first match wins")
+    g.add_argument("-ncmoe", "--n-cpu-moe", dest="placement_overrides", action=_Ordered, type=_non_negative,
+                   metavar="K", help="experts of the first K layers in RAM")
+    g.add_argument("-cmoe", "--cpu-moe", dest="placement_overrides", action=_Ordered, nargs=0,
+                   help="all experts in RAM")
     p.add_argument("--compare", action="store_true", help="one table over the standard rigs")
     p.add_argument("--list", action="store_true", help="list the built-in catalog")
-    p.add_argument("--json", action="store_true", help="machine-readable output (the Plan dataclass)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (README: plan --json schema)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
     p.set_defaults(func=run)
@@ -56,24 +82,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:24} {a.arch:10} {a.n_layer:3} layers  ctx {a.n_ctx_train:>7,}  "
                   + (f"{a.n_expert} experts top-{a.n_expert_used}" if a.is_moe else "dense"))
         return 0
-    if not args.models:
-        from heavylift.errors import UsageError
-
+    req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
+    if not req.models:
         raise UsageError("give a model: a catalog name (heavylift plan --list), a .gguf path or a config.json")
     if args.compare:
-        return _compare(args)
+        if req.flags.is_given:
+            raise UsageError("--compare plans its own placement on each rig; drop -ngl / -ts / -ot / --n-cpu-moe")
+        return _compare(args, req)
     rig = parse_hw(args.hw)
     plans = []
-    for m in args.models:
+    for m in req.models:
         src = resolve(m, args.quant)
-        plans.append(make_plan(src, rig, _context(args, src), args.prompt_tokens))
+        cfg = default_context(src, req.ctx, req.parallel, **req.settings)
+        plans.append(make_plan(src, rig, cfg, args.prompt_tokens, args.depth, flags=req.flags))
     if args.plot:
         from heavylift.plan.plot import plot_memory, plot_speed
 
         drawn = plot_memory(plans[0], args.plot) if len(plans) == 1 else plot_speed(plans, args.plot)
         say(f"plot written to {drawn}")
+    for note in req.ignored:
+        say(f"plan: {note}")
     if args.json:
-        out = [asdict(p) for p in plans]
+        out = [plan_json(p) for p in plans]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
         return 0
     if len(plans) == 1:
@@ -87,91 +117,126 @@ def _gib(n: int | None) -> str:
     return human_bytes(n)
 
 
-def _print_plan(p: Plan) -> None:
-    print(f"{p.model} ({p.architecture}, {p.quant}) on {p.hardware}")
-    print(f"context {p.ctx:,} tokens x {p.n_parallel} sequence(s), KV {p.kv_type}"
-          + (f"; predicted GGUF file {p.file_bytes / 1e9:.2f} GB ({_gib(p.file_bytes)})" if p.file_bytes else ""))
-    print()
-    head = f"{'DEVICE':24} {'CAPACITY':>11} {'USABLE':>11} {'USED':>11} {'WEIGHTS':>11} {'KV+STATE':>11} {'COMPUTE':>10} {'OTHER':>9}  LAYERS / EXPERTS IN RAM"
-    print(head)
-    for d in p.devices:
-        b = d.breakdown
-        flag = "" if d.used_bytes <= d.usable_bytes else "  << OVER"
-        print(f"{d.name:24} {_gib(d.capacity_bytes):>11} {_gib(d.usable_bytes):>11} {_gib(d.used_bytes):>11} "
-              f"{_gib(b.weights_bytes):>11} {_gib(b.kv_cache_bytes + b.recurrent_state_bytes):>11} "
-              f"{_gib(b.compute_bytes):>10} {_gib(b.output_bytes + b.overhead_bytes):>9}  "
-              f"{d.layers}{' / experts ' + d.expert_layers_in_ram if d.expert_layers_in_ram != '-' else ''}{flag}")
-    print(f"{'TOTAL':24} {'':>11} {'':>11} {_gib(p.total_bytes):>11} {_gib(p.weights_bytes):>11} "
-          f"{_gib(p.kv_cache_bytes + p.recurrent_state_bytes):>11} {_gib(p.compute_bytes):>10}")
-    print()
-    print(f"verdict: {'FITS' if p.fits else 'DOES NOT FIT'}" + (f" (-ngl {p.n_gpu_layers}, experts of the first "
-          f"{p.n_cpu_moe} layers in RAM)" if p.n_cpu_moe else ""))
-    print(f"decode: ~{p.decode_tps:.1f} tok/s predicted (bandwidth roofline {p.roofline_decode_tps:.1f} tok/s; "
-          f"{p.bytes_per_token / 1e9:.2f} GB read per token)")
-    print(f"prefill: ~{p.prefill_tps:.0f} tok/s; time to first token for a {p.prompt_tokens:,}-token prompt: "
-          f"{_duration(p.ttft_s)}")
-    print(f"power ~{p.power_w:.0f} W (TDP sum); GPUs' list price: "
-          + (f"${p.price_usd:,.0f}" if p.price_usd else "unknown"))
-    print()
-    print("llama-server " + " ".join(p.llama_server_args))
-    print("vllm: " + (" ".join(p.vllm_args) if p.vllm_args else f"none ({p.vllm_note})"))
-    if p.suggestions:
-        print("\nwhat would fit instead (nothing was changed for you):")
-        for s in p.suggestions:
-            print(f"  - {s}")
-    print("\nassumptions:")
-    for a in p.assumptions:
-        print(f"  - {a}")
-    print("sources:")
-    for s in p.sources:
-        print(f"  - {s}")
-
-
 def _duration(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
+def _verdict(p: Plan) -> str:
+    if p.fits:
+        return "FITS"
+    over = [f"{d.name} over by {_gib(d.overflow_bytes)}" for d in p.devices if not d.fits]
+    return "DOES NOT FIT: " + "; ".join(over)
+
+
+def _placement_words(p: Plan) -> str:
+    pl = p.placement
+    n, gpus = len(pl.layer_device) - 1, pl.n_gpu_layers
+    if not pl.gpus:
+        return "every layer in RAM"
+    words = "every layer on the GPUs" if gpus == n + 1 else f"{gpus} of {n + 1} layers on the GPUs (output layer counted)"
+    if pl.host.expert_layers:
+        words += f", experts of layers {ranges(pl.host.expert_layers)} in RAM"
+    return words
+
+
+def _print_plan(p: Plan) -> None:
+    cfg = p.context
+    print(f"{p.model} ({p.architecture}, {p.quant}) on {p.hardware}")
+    print(f"context {cfg.ctx:,} tokens x {cfg.n_parallel} sequence(s), KV {cfg.kv_type}"
+          + (f"; predicted GGUF file {p.file_bytes / 1e9:.2f} GB ({_gib(p.file_bytes)})" if p.file_bytes else ""))
+    if p.is_evaluated:
+        print(f"your placement flags: {' '.join(p.placement.flags.argv())}")
+    print()
+    print(f"{'DEVICE':24} {'CAPACITY':>11} {'USABLE':>11} {'USED':>11} {'WEIGHTS':>11} {'KV+STATE':>11} "
+          f"{'COMPUTE':>10} {'OTHER':>9}  LAYERS / EXPERTS")
+    for d in p.devices:
+        b = d.breakdown
+        flag = "" if d.fits else f"  << OVER by {_gib(d.overflow_bytes)}"
+        where = ranges(d.layers) + (" +output" if d.has_output else "")
+        experts = f" / experts {ranges(d.expert_layers)}" if d.kind == "cpu" and d.expert_layers else ""
+        print(f"{d.name:24} {_gib(d.capacity_bytes):>11} {_gib(d.usable_bytes):>11} {_gib(d.used_bytes):>11} "
+              f"{_gib(b.weights_bytes):>11} {_gib(b.kv_cache_bytes + b.recurrent_state_bytes):>11} "
+              f"{_gib(b.compute_bytes):>10} {_gib(b.output_bytes + b.overhead_bytes):>9}  {where}{experts}{flag}")
+    m = p.memory
+    print(f"{'TOTAL':24} {'':>11} {'':>11} {_gib(m.sum()):>11} {_gib(m.weights_bytes):>11} "
+          f"{_gib(m.kv_cache_bytes + m.recurrent_state_bytes):>11} {_gib(m.compute_bytes):>10}")
+    print()
+    print(f"verdict: {_verdict(p)} ({_placement_words(p)})")
+    for note in p.placement.notes:
+        print(f"  note: {note}")
+    s = p.speed
+    print(f"decode: ~{s.decode_tps:.1f} tok/s with {p.depth_tokens:,} tokens in the cache, ~{p.decode_tps_depth0:.1f} "
+          f"tok/s with an empty one (bandwidth roofline {s.roofline_decode_tps:.1f} tok/s; "
+          f"{s.bytes_per_token / 1e9:.2f} GB read per token)")
+    print(f"prefill: ~{s.prefill_tps:.0f} tok/s; time to first token for a {s.prompt_tokens:,}-token prompt: "
+          f"{_duration(s.ttft_s)}")
+    print(f"power ~{p.power_w:.0f} W (TDP sum); GPUs' list price: "
+          + (f"${p.price_usd:,.0f}" if p.price_usd else "unknown"))
+    print()
+    print("llama-server " + " ".join(p.llama_server_args))
+    n = len(p.placement.layer_device) - 1
+    if p.placement.gpus and p.placement.flags.n_gpu_layers == n + 1:
+        print(f"  (-ngl {p.placement.flags.n_gpu_layers}: llama.cpp counts the output layer, so -ngl {n + 1} = all "
+              f"{n} repeating layers + the output layer; -ngl 999 does the same)")
+    print("vllm: " + (" ".join(p.vllm_args) if p.vllm_args else f"none ({p.vllm_note})"))
+    if p.best:
+        _print_comparison(p, p.best)
+    if p.suggestions:
+        print("\nwhat would fit instead (nothing was changed for you):")
+        for s_ in p.suggestions:
+            print(f"  - {s_}")
+    print("\nassumptions:")
+    for a in p.assumptions:
+        print(f"  - {a}")
+    print("sources:")
+    for s_ in p.sources:
+        print(f"  - {s_}")
+
+
+def _print_comparison(mine: Plan, best: Plan) -> None:
+    print("\nyour flags vs the planner's own placement:")
+    print(f"  {'':22} {'yours':>28} {'planner':>28}")
+    rows = [("verdict", lambda p: "fits" if p.fits else "DOES NOT FIT"),
+            ("decode tok/s", lambda p: f"{p.decode_tps:.1f} (empty cache {p.decode_tps_depth0:.1f})"),
+            ("prefill tok/s", lambda p: f"{p.prefill_tps:.0f}"), ("TTFT", lambda p: _duration(p.ttft_s)),
+            ("total memory", lambda p: _gib(p.total_bytes))]
+    rows += [(d.name, lambda p, i=i: f"{_gib(p.devices[i].used_bytes)} of {_gib(p.devices[i].usable_bytes)}")
+             for i, d in enumerate(best.devices)]
+    for label, fn in rows:
+        print(f"  {label[:22]:22} {fn(mine)[:28]:>28} {fn(best)[:28]:>28}")
+    print(f"  your placement:    {' '.join(mine.placement.flags.argv())}")
+    print(f"  planner's:         {' '.join(best.placement.flags.argv())}")
+    print("  planner's command: llama-server " + " ".join(best.llama_server_args))
+
+
 def _print_side_by_side(plans: list[Plan]) -> None:
     rows = [("quant", lambda p: p.quant), ("file size", lambda p: _gib(p.file_bytes) if p.file_bytes else "(local)"),
-            ("weights", lambda p: _gib(p.weights_bytes)), ("KV cache", lambda p: _gib(p.kv_cache_bytes)),
+            ("weights", lambda p: _gib(p.memory.weights_bytes)), ("KV cache", lambda p: _gib(p.memory.kv_cache_bytes)),
             ("total", lambda p: _gib(p.total_bytes)), ("fits", lambda p: "yes" if p.fits else "NO"),
-            ("experts in RAM", lambda p: f"{p.n_cpu_moe} layers" if p.n_cpu_moe else "-"),
-            ("decode tok/s", lambda p: f"{p.decode_tps:.1f}"), ("roofline tok/s", lambda p: f"{p.roofline_decode_tps:.1f}"),
+            ("experts in RAM", lambda p: f"{len(p.placement.host.expert_layers)} layers"
+             if p.placement.gpus and p.placement.host.expert_layers else "-"),
+            ("decode tok/s", lambda p: f"{p.decode_tps:.1f}"),
+            ("roofline tok/s", lambda p: f"{p.speed.roofline_decode_tps:.1f}"),
             ("prefill tok/s", lambda p: f"{p.prefill_tps:.0f}"), ("TTFT", lambda p: _duration(p.ttft_s))]
-    print(f"on {plans[0].hardware}, context {plans[0].ctx:,}")
+    print(f"on {plans[0].hardware}, context {plans[0].context.ctx:,}")
     print(f"{'':16}" + "".join(f"{p.model[:22]:>24}" for p in plans))
     for label, fn in rows:
         print(f"{label:16}" + "".join(f"{fn(p):>24}" for p in plans))
 
 
-def _context(args: argparse.Namespace, src) -> ContextConfig:
-    """The user's --ctx as given (never shrunk); without one, 32K per sequence or the model's own maximum."""
-    ctx = args.ctx or min(32768, src.arch.n_ctx_train) * args.parallel
-    return ContextConfig(ctx, args.parallel, args.kv_type, args.batch, args.ubatch, not args.no_flash_attn)
+def _compare(args: argparse.Namespace, req: PlanRequest) -> int:
+    from heavylift.plan.compare import compare_rigs
 
-
-def _compare(args: argparse.Namespace) -> int:
-    results = []
-    for model in args.models:
-        cfg = _context(args, resolve(model, args.quant))
-        prompt = args.prompt_tokens or min(150_000, cfg.ctx // cfg.n_parallel)  # a prompt must fit its slot
-        for spec in STANDARD_RIGS:
-            rig = parse_hw(spec)
-            chosen = None
-            for q in ([args.quant] if args.quant else COMPARE_QUANTS):
-                plan = make_plan(resolve(model, q), rig, cfg, prompt, suggest=False)
-                chosen = plan
-                if plan.fits:
-                    break
-            results.append(chosen)
+    results = compare_rigs(req.models, args.quant, req.ctx, req.parallel, args.prompt_tokens, args.depth,
+                           **req.settings)
     if args.plot:
         from heavylift.plan.plot import plot_speed
 
         say(f"plot written to {plot_speed(results, args.plot)}")
     if args.json:
-        print(json.dumps([asdict(p) for p in results], indent=2))
+        print(json.dumps([plan_json(p) for p in results], indent=2))
         return 0
-    print(f"context {results[0].ctx:,}, TTFT for a {results[0].prompt_tokens:,}-token prompt")
+    print(f"context {results[0].context.ctx:,}, TTFT for a {results[0].speed.prompt_tokens:,}-token prompt")
     print(f"{'MODEL':20} {'RIG':44} {'FITS':5} {'QUANT':7} {'DECODE':>8} {'PREFILL':>8} {'TTFT':>9} {'POWER':>7} {'GPU COST':>9}")
     for p in results:
         print(f"{p.model[:20]:20} {p.hardware[:44]:44} {'yes' if p.fits else 'NO':5} {p.quant:7} {p.decode_tps:8.1f} "

@@ -34,17 +34,20 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = None
+    served = None
     if args.plan:
-        from heavylift.plan.serve_plan import engine_args, plan_for_serve
+        from heavylift.plan.serve_plan import plan_for_serve
 
-        plan = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
-        say(f"serve: plan for {plan.hardware}: predicted decode ~{plan.decode_tps:.1f} tok/s, "
-            f"{plan.total_bytes / 2**30:.2f} GiB in all")
-    extra = (engine_args(plan) if plan else []) + args.extra_args  # the user's own flags win
+        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
+        say(f"serve: plan for {served.plan.hardware}: predicted decode ~{served.plan.decode_tps:.1f} tok/s, "
+            f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
+        if served.note:
+            say(f"serve: {served.note}")
+    # the user's own flags after `--` win over the plan's (engines/llama_args.py)
     engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
-                          port=args.port, api_key=args.api_key, extra_args=extra,
-                          num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir())
+                          port=args.port, api_key=args.api_key, extra_args=args.extra_args,
+                          num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir(),
+                          settings=served.settings if served else None)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
     sigterm_as_interrupt()
     say(f"serve: starting {shlex.join(engine.command)}")
@@ -55,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
         record_path = announce(ServerRecord(engine.config.alias or args.model, engine.base_url, os.getpid(),
                                             args.ctx, args.parallel, bool(args.api_key)))
         say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
-        if plan and engine.config.log_path:
+        if served and engine.config.log_path:
             from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
 
             say("serve: planned vs allocated by the engine (its load log):")
-            for line in format_comparison(planned_vs_actual(plan, engine.config.log_path)):
+            for line in format_comparison(planned_vs_actual(served.expected, engine.config.log_path)):
                 say(f"  {line}")
         print(engine.openai_base_url, flush=True)  # last: the line that says "ready" to scripts
         supervisor.wait()

@@ -9,10 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.registry import register_engine
 from heavylift.errors import EngineError, UsageError
 
@@ -21,38 +22,36 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 @dataclass
 class LlamaServerConfig:
+    """How to run the process; what to pass it is `settings` (the one argv builder, engines/llama_args.py)."""
+
     binary: Path
-    model_path: Path
-    host: str = "127.0.0.1"
-    port: int = 8080
-    ctx_size: int = 4096  # total KV cells, shared by all slots (llama-server -c)
-    num_parallel: int = 1  # slots (llama-server -np)
-    api_key: str | None = None
-    num_threads: int | None = None
-    slot_save_path: Path | None = None
+    settings: LlamaArgs
     log_path: Path | None = None
-    extra_args: list[str] = field(default_factory=list)
-    alias: str | None = None
-    is_fit_off: bool = True  # pass `--fit off` (builds that know the flag)
     max_ready_s: float = 300.0
 
     def args(self) -> list[str]:
         """The exact command line (also printed, so users can reproduce it by hand)."""
-        args = [str(self.binary), "-m", str(self.model_path), "--host", self.host,
-                "--port", str(self.port), "-c", str(self.ctx_size), "-np", str(self.num_parallel),
-                "--metrics", "--jinja"]
-        if self.is_fit_off:
-            # Never let the engine shrink the requested context to fit memory on its own.
-            args += ["--fit", "off"]
-        if self.alias:
-            args += ["--alias", self.alias]
-        if self.num_threads:
-            args += ["-t", str(self.num_threads)]
-        if self.slot_save_path:
-            args += ["--slot-save-path", str(self.slot_save_path)]
-        if self.api_key:
-            args += ["--api-key", self.api_key]
-        return args + list(self.extra_args)
+        return self.settings.argv(str(self.binary))
+
+    @property
+    def host(self) -> str:
+        return self.settings.host or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return self.settings.port or 8080
+
+    @property
+    def api_key(self) -> str | None:
+        return self.settings.api_key
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.settings.model_path)
+
+    @property
+    def alias(self) -> str | None:
+        return self.settings.alias
 
 
 def is_loopback(host: str) -> bool:

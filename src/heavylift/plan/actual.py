@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from heavylift.plan.memory import MemoryBreakdown
 
 MiB = 1 << 20
-_LINE = re.compile(r"\s(?P<buf>[A-Za-z0-9_]+)\s+(?P<kind>model|KV|output|compute|RS) buffer size =\s+(?P<mib>[\d.]+) MiB")
+_LINE = re.compile(r"\s(?P<buf>[A-Za-z0-9_]+(?:\[[^\]\s]*\])?)\s+(?P<kind>model|KV|output|compute|RS) buffer size =\s+(?P<mib>[\d.]+) MiB")
 _FIELD = {"model": "weights_bytes", "KV": "kv_cache_bytes", "RS": "recurrent_state_bytes",
           "output": "output_bytes", "compute": "compute_bytes"}
 HOST = "host"
@@ -24,34 +26,43 @@ HOST = "host"
 
 @dataclass
 class DeviceActual:
-    device: str  # "host" or "gpu0", "gpu1", ...
-    weights_bytes: int = 0
-    kv_cache_bytes: int = 0
-    recurrent_state_bytes: int = 0
-    output_bytes: int = 0
-    compute_bytes: int = 0
+    device: str  # "host", "gpu0", "gpu1", ... or an RPC buffer name such as "RPC0[127.0.0.1:50052]"
+    breakdown: MemoryBreakdown = field(default_factory=MemoryBreakdown)  # the engine's buffers (no overhead)
     measured_used_bytes: int | None = None  # nvidia-smi memory.used, when there is a GPU
 
     def sum(self) -> int:
-        return (self.weights_bytes + self.kv_cache_bytes + self.recurrent_state_bytes
-                + self.output_bytes + self.compute_bytes)
+        return self.breakdown.sum()
 
 
 def device_of(buffer_name: str) -> str:
+    """"CUDA1" -> "gpu1"; RPC buffers keep their name (RPC<i>[host:port]); everything else is host memory."""
     m = re.fullmatch(r"(?:CUDA|ROCm|Vulkan|SYCL|MTL|Metal)(\d+)", buffer_name)
-    return f"gpu{m.group(1)}" if m else HOST
+    if m:
+        return f"gpu{m.group(1)}"
+    return buffer_name if buffer_name.startswith("RPC") else HOST
 
 
 def parse_load_log(text: str) -> dict[str, DeviceActual]:
     """Buffers per device. A restarted engine logs a new load: only the last one counts."""
-    text = text.rsplit("load_model: loading model", 1)[-1]
+    text = _last_load(text)
     devices: dict[str, DeviceActual] = {}
     for m in _LINE.finditer(text):
         name = device_of(m["buf"])
         dev = devices.setdefault(name, DeviceActual(name))
-        field = _FIELD[m["kind"]]
-        setattr(dev, field, getattr(dev, field) + round(float(m["mib"]) * MiB))
+        field_name = _FIELD[m["kind"]]
+        setattr(dev.breakdown, field_name, getattr(dev.breakdown, field_name) + round(float(m["mib"]) * MiB))
     return devices
+
+
+def parse_layer_devices(text: str) -> dict[int, str]:
+    """Each layer's device from the debug log (`-v`): `load_tensors: layer N assigned to device X`
+    (llama-model.cpp load_tensors; layer n_layer is the output layer)."""
+    return {int(m[1]): m[2] for m in re.finditer(r"load_tensors: layer\s+(\d+) assigned to device (\S+?),",
+                                                 _last_load(text))}
+
+
+def _last_load(text: str) -> str:
+    return text.rsplit("load_model: loading model", 1)[-1]
 
 
 def nvidia_used_bytes() -> list[int] | None:

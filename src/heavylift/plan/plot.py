@@ -41,7 +41,7 @@ def plot_memory(plan: Plan, path: Path) -> Path:
         ax.plot([d.usable_bytes / 2**30] * 2, [i - 0.4, i + 0.4], color="red", lw=1, ls="--")
     ax.invert_yaxis()
     ax.set_xlabel("GiB  (black: capacity, red dashed: usable after the safety margin)")
-    ax.set_title(f"{plan.model} {plan.quant}, ctx {plan.ctx:,} on {plan.hardware}: "
+    ax.set_title(f"{plan.model} {plan.quant}, ctx {plan.context.ctx:,} on {plan.hardware}: "
                  f"{'fits' if plan.fits else 'DOES NOT FIT'}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, plt, path)
@@ -54,12 +54,12 @@ def plot_speed(plans: list[Plan], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 1 + 0.55 * len(plans)))
     colors = ["#4C72B0" if p.fits else "#BBBBBB" for p in plans]
     ax.barh(labels, [p.decode_tps for p in plans], color=colors, label="predicted decode")
-    ax.scatter([p.roofline_decode_tps for p in plans], range(len(plans)), marker="|", s=300, color="red",
+    ax.scatter([p.speed.roofline_decode_tps for p in plans], range(len(plans)), marker="|", s=300, color="red",
                label="bandwidth roofline", zorder=3)
     ax.invert_yaxis()
     ax.tick_params(axis="y", labelsize=7)
-    ax.set_xlabel("decode tokens/s at the planned context (grey: does not fit)")
-    ax.set_title(f"context {plans[0].ctx:,}", fontsize=10)
+    ax.set_xlabel(f"decode tokens/s with {plans[0].depth_tokens:,} tokens in the cache (grey: does not fit)")
+    ax.set_title(f"context {plans[0].context.ctx:,}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, plt, path)
 

@@ -1,42 +1,52 @@
-"""`heavylift serve --plan`: the plan's engine arguments, and the plan set beside what the engine
+"""`heavylift serve --plan`: the plan's engine settings, and the plan set beside what the engine
 actually allocated."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.errors import UsageError
 from heavylift.plan.actual import DeviceComparison, compare, nvidia_used_bytes, parse_load_log
 from heavylift.plan.planner import Plan
 
-# Flags `heavylift serve` sets itself (model, context, slots, fit) are not taken from the plan.
-_OWN_FLAGS = {"-m": 1, "-c": 1, "-np": 1, "--fit": 1}
+NO_GPU_BACKEND = ("this build has no GPU backend: everything will be allocated on the CPU "
+                  "(the comparison below is with the plan for the CPU alone)")
 
 
-def plan_for_serve(model: str, ctx: int, n_parallel: int, hw: str) -> Plan:
+@dataclass
+class ServePlan:
+    plan: Plan  # what `heavylift plan` says for --hw
+    expected: Plan  # what this engine build will allocate: the plan, or on a build without a GPU backend the CPU-only plan
+    note: str | None = None  # said before the engine starts
+
+    @property
+    def settings(self) -> LlamaArgs:
+        """Engine settings that realise the plan, with `-lv 4` so the log reports every buffer."""
+        return replace(LlamaArgs.from_plan(self.expected), log_verbosity=4)
+
+
+def plan_for_serve(model: str, ctx: int, n_parallel: int, hw: str, backend: str | None = None) -> ServePlan:
+    """backend: the engine build's (manifest) backend; default: the current build's."""
     from heavylift.hardware.spec import parse_hw
     from heavylift.plan.memory import ContextConfig
     from heavylift.plan.model_source import resolve
     from heavylift.plan.planner import make_plan
 
-    plan = make_plan(resolve(model, None), parse_hw(hw), ContextConfig(ctx, n_parallel))
+    src, rig, cfg = resolve(model, None), parse_hw(hw), ContextConfig(ctx, n_parallel)
+    plan = make_plan(src, rig, cfg)
     if not plan.fits:
         hint = plan.suggestions[0] if plan.suggestions else "see `heavylift plan`"
         raise UsageError(f"the plan for {model} at --ctx {ctx} does not fit on {plan.hardware}; try: {hint}")
-    return plan
+    if backend is None:
+        from heavylift.setup.engine_build import current_engine
 
-
-def engine_args(plan: Plan) -> list[str]:
-    """The plan's llama-server placement flags, plus `-lv 4` so the log reports every buffer."""
-    args, skip = [], 0
-    for a in plan.llama_server_args:
-        if skip:
-            skip -= 1
-        elif a in _OWN_FLAGS:
-            skip = _OWN_FLAGS[a]
-        else:
-            args.append(a)
-    return [*args, "-lv", "4"]
+        backend = current_engine().backend
+    if plan.placement.gpus and backend == "cpu":
+        # llama.cpp without a GPU backend ignores -ngl / --tensor-split: every buffer is host memory.
+        return ServePlan(plan, make_plan(src, replace(rig, gpus=[]), cfg, suggest=False), NO_GPU_BACKEND)
+    return ServePlan(plan, plan)
 
 
 def planned_vs_actual(plan: Plan, log_path: Path) -> list[DeviceComparison]:
@@ -45,17 +55,14 @@ def planned_vs_actual(plan: Plan, log_path: Path) -> list[DeviceComparison]:
     measured = nvidia_used_bytes()
     actual = parse_load_log(log_path.read_text(errors="replace"))
     planned: dict[str, int] = {}
-    n_gpu = 0
-    for d in plan.devices:
-        if d.name.startswith("GPU"):
-            key = f"gpu{n_gpu}"
-            n_gpu += 1
-            full = measured is not None and key in actual
-            planned[key] = d.used_bytes if full else d.breakdown.sum() - d.breakdown.overhead_bytes
-            if full:
-                actual[key].measured_used_bytes = measured[int(key[3:])]
-        else:
-            planned["host"] = d.breakdown.sum() - d.breakdown.overhead_bytes
+    for i, d in enumerate(plan.placement.gpus):
+        key = f"gpu{i}"
+        full = measured is not None and key in actual
+        planned[key] = d.used_bytes if full else d.used_bytes - d.breakdown.overhead_bytes
+        if full:
+            actual[key].measured_used_bytes = measured[i]
+    host = plan.placement.host.breakdown
+    planned["host"] = host.sum() - host.overhead_bytes
     return compare(planned, actual)
 
 

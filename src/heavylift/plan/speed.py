@@ -56,7 +56,8 @@ class SpeedEstimate:
 
 
 def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement,
-             prompt_tokens: int, active_params: float) -> SpeedEstimate:
+             prompt_tokens: int, active_params: float, depth_tokens: int | None = None) -> SpeedEstimate:
+    """depth_tokens: tokens already in the cache when decoding (default: the full context of one sequence)."""
     n = arch.n_layer
     frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
     # KV read per token for ONE sequence at a full context: the cache of one stream
@@ -64,28 +65,23 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
     # The cache is allocated padded to 256 cells, but attention only does work for the tokens in
     # it (masked blocks are skipped): scale the read to the context actually used.
     per_stream, _, _ = kv_cells(arch, cfg)
-    used = min(1.0, (cfg.ctx // (1 if cfg.kv_unified else cfg.n_parallel)) / per_stream)
+    depth = cfg.ctx // (1 if cfg.kv_unified else cfg.n_parallel) if depth_tokens is None else depth_tokens
+    used = min(1.0, depth / per_stream)
     kv_one = [int(b * used) for b in kv_one]
-    output_read = layers.output if layers.output > 4096 else layers.token_embd  # tied: output reads token_embd
-    gpu_devs = [d for d in placement.devices if d.kind == "gpu"]
-    host = next(d for d in placement.devices if d.kind == "cpu")
-    with_output = placement.n_gpu_layers >= n and bool(gpu_devs)
+    gpu_devs, host = placement.gpus, placement.host
 
-    def layer_read(il: int, experts_here: bool) -> int:
-        return layers.dense[il] + (int(layers.experts[il] * frac) if experts_here else 0) + kv_one[il]
-
+    # Each device reads the weights it holds (placement.py: the output matrix, tied or not, is in
+    # dense_bytes of the output layer's device), its experts' active share and its layers' KV.
     time_s, roof_s, total_bytes = 0.0, 0.0, 0
     for d, spec in zip(gpu_devs, rig.gpus, strict=False):
-        b = sum(layer_read(il, il >= placement.n_cpu_moe) for il in d.layers)
-        if with_output and d is gpu_devs[-1]:
-            b += output_read
+        b = d.dense_bytes + int(d.expert_bytes * frac) + sum(kv_one[il] for il in d.layers)
         time_s += b / (spec.bandwidth_bps * GPU_BW_EFFICIENCY)
         roof_s += b / spec.bandwidth_bps
         total_bytes += b
     # The host reads its layers' dense weights, its experts (at the measured mul_mat_id
     # efficiency) and its layers' KV cache (at the measured attention rate), each at its own speed.
-    host_w = sum(layers.dense[il] for il in host.layers) + (0 if with_output else output_read)
-    host_e = sum(int(layers.experts[il] * frac) for il in set(host.layers) | set(host.expert_layers_in_ram))
+    host_w = host.dense_bytes
+    host_e = int(host.expert_bytes * frac)
     host_kv = sum(kv_one[il] for il in host.layers)
     cores = rig.cpu_cores or 1
     ram_rate = rig.ram_bandwidth_bps * CPU_BW_EFFICIENCY
@@ -120,14 +116,14 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
         prefill = cores * CPU_PREFILL_FLOPS_PER_CORE / (flops_tok - attn_flops + attn_flops / eff)
     decode = 1.0 / time_s if time_s else 0.0
     assumptions = [
-        f"decode at a full context of {cfg.ctx // cfg.n_parallel:,} tokens, one sequence",
+        f"decode with {depth:,} tokens in the cache, one sequence",
         f"GPU: {GPU_BW_EFFICIENCY:.0%} of peak bandwidth for decode, {GPU_FLOP_EFFICIENCY:.0%} of FP16 tensor peak for prefill",
         f"CPU: min(RAM peak x {CPU_BW_EFFICIENCY:.0%}, {cores} cores x {CPU_DECODE_BPS_PER_CORE / 1e9:.1f} GB/s/core) = "
         f"{host_rate / 1e9:.1f} GB/s for weights in RAM, experts {expert_rate / 1e9:.1f} GB/s, KV cache "
         f"{kv_rate / 1e9:.1f} GB/s (flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
         f"{CPU_PREFILL_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core (all per-core rates measured on the dev VM: plan/speed.py)",
     ]
-    if gpu_devs and host.expert_layers_in_ram:
+    if gpu_devs and host.expert_layers:
         assumptions.append("prompt processing streams RAM-resident weights to the GPU over "
                            f"{rig.host_link} once per {cfg.n_ubatch_eff}-token ubatch")
     return SpeedEstimate(decode, 1.0 / roof_s if roof_s else 0.0, prefill, prompt_tokens / prefill + 1.0 / max(decode, 1e-9),
