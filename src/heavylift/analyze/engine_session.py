@@ -51,12 +51,13 @@ class EngineSession:
 
     @property
     def engine_pid(self) -> int | None:
-        return getattr(self.engine, "pid", None)
+        server = _llama_server(self.engine)
+        return server.pid if server else None
 
     @property
     def model_path(self) -> Path | None:
-        path = getattr(getattr(self.engine, "config", None), "model_path", None)
-        return Path(path) if path else None
+        server = _llama_server(self.engine)
+        return Path(server.config.model_path) if server else None
 
     def start(self) -> EngineInfo:
         if self.owned and self.supervised:
@@ -159,7 +160,15 @@ def _n_ctx_train_of(client) -> int | None:
         return None
 
 
+def _llama_server(engine: Engine):
+    """The engine as a llama-server process we (or our caller) started, else None (an endpoint)."""
+    from heavylift.engines.llama_server import LlamaServer
+
+    return engine if isinstance(engine, LlamaServer) else None
+
+
 def _slot_save_path(engine: Engine) -> Path | None:
     """Where a llama-server we started writes slot files (unknown for an endpoint: no KV files then)."""
-    path = getattr(getattr(engine, "config", None), "slot_save_path", None)
+    server = _llama_server(engine)
+    path = server.config.settings.slot_save_path if server else None
     return Path(path) if path else None

@@ -42,7 +42,8 @@ class Target:
     engine: Engine
     where: str
     kind: str  # endpoint | serve | ephemeral
-    model_path: Path | None = None
+    model_path: Path | None = None  # set for an engine ask starts (the plan sizes its timeout)
+    ctx: int | None = None
 
 
 def build_messages(question: str, files: list[Path]) -> list[dict[str, str]]:
@@ -96,7 +97,7 @@ def _ephemeral(args: argparse.Namespace, model: str) -> Target:
             f"slot there, so the engine gets {n_train}")
         ctx = int(n_train)
     engine = local_engine(args.model, ctx_size=ctx)
-    return Target(engine, f"ephemeral engine for {model}", "ephemeral", stored.path)
+    return Target(engine, f"ephemeral engine for {model}", "ephemeral", stored.path, ctx)
 
 
 def _key_accepted(engine: Engine) -> bool:
@@ -139,8 +140,7 @@ def _default_timeout(target: Target, n_prompt: int | None, max_tokens: int) -> f
 
     if target.model_path is None:
         return DEFAULT_TIMEOUT_S
-    cfg = getattr(target.engine, "config", None)
-    prediction = predict(target.model_path, getattr(cfg, "ctx_size", DEFAULT_EPHEMERAL_CTX), 1, n_prompt or 1, max_tokens)
+    prediction = predict(target.model_path, target.ctx or DEFAULT_EPHEMERAL_CTX, 1, n_prompt or 1, max_tokens)
     return prediction.timeout_s if prediction else DEFAULT_TIMEOUT_S
 
 
