@@ -3,20 +3,16 @@ the engine can do (slot pinning, KV save/restore) and what to record with each a
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from heavylift import paths
+from heavylift.analyze.kv_cache import cache_key, kv_dir, kv_file_name, model_fingerprint
 from heavylift.engines.base import Engine
 from heavylift.errors import EndpointError, EngineError
 
-
-def kv_dir() -> Path:
-    """Where saved slots live: the folder `heavylift serve` also gives llama-server."""
-    return paths.slots_dir()
+__all__ = ["EngineInfo", "EngineSession", "kv_dir"]
 
 
 @dataclass
@@ -25,7 +21,10 @@ class EngineInfo:
     quantization: str | None
     engine_version: str | None
     num_slots: int
-    n_ctx_slot: int | None  # per-slot context the engine reports (/props)
+    n_ctx_slot: int | None  # per-slot context the engine reports (/props), after llama-server's caps
+    n_ctx_train: int | None  # the model's trained context (llama-server caps each slot there)
+    architecture: str | None  # general.architecture of the model file (None: unknown, an endpoint)
+    model_path: Path | None
     is_llama_server: bool  # accepts id_slot / cache_prompt / json_schema, has /tokenize
     can_save_kv: bool  # we control its --slot-save-path
 
@@ -34,16 +33,17 @@ class EngineSession:
     """Starts (or adopts) an engine and waits through restarts. `owned` engines are stopped on exit."""
 
     def __init__(self, engine: Engine, say: Callable[[str], None], *, supervised: bool, owned: bool,
-                 kv_key: str, restart_wait_s: float = 180.0, endpoint_wait_s: float = 30.0):
+                 engine_args: list[str] | None = None, restart_wait_s: float = 180.0, endpoint_wait_s: float = 30.0):
         self.engine = engine
         self.say = say
         self.supervisor = None
         self.supervised = supervised
         self.owned = owned
-        self.kv_key = kv_key
+        self.engine_args = list(engine_args or [])
         self.restart_wait_s = restart_wait_s
         self.endpoint_wait_s = endpoint_wait_s
         self.info: EngineInfo | None = None
+        self.kv_key: str | None = None  # set by start() when saved KV can be used
 
     @property
     def client(self):
@@ -51,11 +51,13 @@ class EngineSession:
 
     @property
     def engine_pid(self) -> int | None:
-        return getattr(self.engine, "pid", None)
+        server = _llama_server(self.engine)
+        return server.pid if server else None
 
     @property
-    def restarts(self) -> int:
-        return self.supervisor.num_restarts if self.supervisor else 0
+    def model_path(self) -> Path | None:
+        server = _llama_server(self.engine)
+        return Path(server.config.model_path) if server else None
 
     def start(self) -> EngineInfo:
         if self.owned and self.supervised:
@@ -66,8 +68,11 @@ class EngineSession:
         elif self.owned:
             self.engine.start()
         elif not self.engine.is_healthy():
-            raise EndpointError(f"endpoint {self.engine.base_url} is not answering; start it or check the URL")
+            raise EndpointError(f"endpoint {self.engine.openai_base_url} is not answering; start it or check the URL")
         self.info = self._probe()
+        if self.info.can_save_kv and self.info.model_path:
+            self.kv_key = cache_key(model_fingerprint(self.info.model_path), self._build_id(),
+                                    self.engine_args, self.info.n_ctx_slot or 0, self.info.num_slots)
         return self.info
 
     def stop(self) -> None:
@@ -77,6 +82,15 @@ class EngineSession:
             self.supervisor.stop()
         else:
             self.engine.stop()
+
+    def _build_id(self) -> str:
+        """The engine build a saved state came from: version, backend and build flags for our own."""
+        if self.owned:
+            from heavylift.setup.engine_build import current_engine
+
+            build = current_engine()
+            return f"{build.version} {build.backend} {' '.join(build.flags)}"
+        return (self.info.engine_version if self.info else None) or "unknown"
 
     def _probe(self) -> EngineInfo:
         try:
@@ -90,20 +104,33 @@ class EngineSession:
             from heavylift.setup.engine_build import current_engine
 
             version = f"llama.cpp {current_engine().version}"
+        path = self.model_path or (Path(props["model_path"]) if props.get("model_path") and self.owned else None)
+        arch = n_ctx_train = None
+        if path is not None:
+            try:
+                from heavylift.models.gguf_file import GGUFFile
+
+                gguf = GGUFFile.read(path)
+                arch = gguf.architecture
+                n_ctx_train = gguf.get(f"{arch}.context_length")
+            except Exception:  # a header we cannot read only costs us these two facts
+                pass
+        if n_ctx_train is None and is_llama:
+            n_ctx_train = _n_ctx_train_of(self.client)
         return EngineInfo(
             model=props.get("model_alias") or Path(props.get("model_path", "")).stem or "unknown",
             quantization=props.get("model_ftype"),
             engine_version=version or props.get("build_info"),
             num_slots=int(props.get("total_slots") or 1),
             n_ctx_slot=settings.get("n_ctx") or props.get("n_ctx"),
+            n_ctx_train=n_ctx_train, architecture=arch, model_path=path,
             is_llama_server=is_llama,
             can_save_kv=is_llama and _slot_save_path(self.engine) == kv_dir(),
         )
 
-    def kv_file(self, prefix_text: str) -> str:
-        """Saved-KV file name: the prefix's content hash + the model and engine settings it depends on."""
-        digest = hashlib.sha256(prefix_text.encode()).hexdigest()[:32]
-        return f"{digest}-{self.kv_key}.bin"
+    def kv_file(self, prefix_text: str) -> str | None:
+        """Saved-KV file name for this prefix on this exact model, engine build and layout (None: no saving)."""
+        return kv_file_name(prefix_text, self.kv_key) if self.kv_key else None
 
     def wait_healthy(self, stop: Callable[[], bool]) -> bool:
         """After a failed request: is the engine back? Our own engine gets restart_wait_s to be
@@ -117,21 +144,31 @@ class EngineSession:
             if self.engine.is_healthy():
                 return True
             if not told:
-                what = "engine restarting" if self.supervisor else f"endpoint {self.engine.base_url} is down"
+                what = "engine restarting" if self.supervisor else f"endpoint {self.engine.openai_base_url} is down"
                 self.say(f"analyze: {what}; waiting up to {limit:.0f}s, completed work is saved")
                 told = True
             time.sleep(0.5)
-        return self.engine.is_healthy()
+        return not stop() and self.engine.is_healthy()
 
 
-def kv_key(model_name: str, model_path: str | None, engine_args: list[str]) -> str:
-    """What a saved KV depends on besides the prefix: the model file and KV-type flags."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)[:40]
-    extra = hashlib.sha256(f"{model_path}|{' '.join(engine_args)}".encode()).hexdigest()[:8]
-    return f"{safe}-{extra}"
+def _n_ctx_train_of(client) -> int | None:
+    """llama-server lists the model's trained context in /v1/models (data[0].meta.n_ctx_train)."""
+    try:
+        data = client.get_json("/v1/models").get("data") or [{}]
+        return (data[0].get("meta") or {}).get("n_ctx_train")
+    except (EndpointError, ValueError, AttributeError):
+        return None
+
+
+def _llama_server(engine: Engine):
+    """The engine as a llama-server process we (or our caller) started, else None (an endpoint)."""
+    from heavylift.engines.llama_server import LlamaServer
+
+    return engine if isinstance(engine, LlamaServer) else None
 
 
 def _slot_save_path(engine: Engine) -> Path | None:
     """Where a llama-server we started writes slot files (unknown for an endpoint: no KV files then)."""
-    path = getattr(getattr(engine, "config", None), "slot_save_path", None)
+    server = _llama_server(engine)
+    path = server.config.settings.slot_save_path if server else None
     return Path(path) if path else None

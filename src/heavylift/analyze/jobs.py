@@ -1,6 +1,7 @@
-"""Jobs as a state machine over the database. Every state change is one transaction; a unit is
-'done' only in the transaction that stores its answer, so a kill at any moment loses nothing and
-repeats nothing (a unit caught 'running' by a kill goes back to 'pending' on resume)."""
+"""Jobs as a state machine over the database, and every SQL statement about them. Every state change
+is one transaction; a unit is 'done' only in the transaction that stores its answer, so a kill at
+any moment loses nothing and repeats nothing (a unit caught 'running' by a kill goes back to
+'pending' on resume)."""
 
 from __future__ import annotations
 
@@ -8,95 +9,24 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from heavylift.analyze.ingest import Document, IngestError
+from heavylift.analyze.job_types import (
+    JOB_STATES,
+    UNIT_STATES,
+    Job,
+    JobConfig,
+    Unit,
+    pid_alive,
+)
 from heavylift.analyze.prompts import TaskSpec
 from heavylift.errors import UsageError
 from heavylift.store import Database
 
-UNIT_STATES = ("pending", "running", "done", "failed", "cancelled")
+__all__ = ["JOB_STATES", "UNIT_STATES", "Job", "JobConfig", "JobStore", "Unit", "pid_alive"]
 
-
-@dataclass
-class JobConfig:
-    """How a job runs; stored with it so `resume` runs it the same way."""
-
-    tasks: list[TaskSpec]
-    model: str = "default"
-    endpoint: str | None = None
-    parallel: int = 1
-    ctx: int = 8192  # per slot
-    max_tokens: int = 512
-    is_together: bool = False
-    is_split: bool = False
-    kv_save_min_tokens: int = 1024  # save a slot's KV to disk for prefixes at least this long
-    max_attempts: int = 3
-    endpoint_wait_s: float = 30.0  # how long a down engine/endpoint is waited for before the job stops
-    temperature: float = 0.0
-    seed: int = 0
-    engine_args: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["tasks"] = [t.to_dict() for t in self.tasks]
-        return json.dumps(data)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobConfig:
-        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        data["tasks"] = [TaskSpec.from_dict(t) for t in data.get("tasks", [])]
-        return cls(**data)
-
-
-@dataclass
-class Job:
-    id: int
-    name: str
-    status: str
-    config: JobConfig
-    error: str | None
-    pid: int | None
-    engine_pid: int | None
-    run_started_at: float | None
-    created_at: str
-    finished_at: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        data = dict(row)
-        data["config"] = JobConfig.from_dict(json.loads(data["config"]))
-        return cls(**data)
-
-    @property
-    def is_process_alive(self) -> bool:
-        return self.pid is not None and pid_alive(self.pid)
-
-
-@dataclass
-class Unit:
-    id: int
-    subject_id: int
-    position: int  # the task's index in the job's task list
-    task: TaskSpec
-    role: str
-    status: str
-    attempts: int
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is not running anything
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+_NOW = "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 
 
 class JobStore:
@@ -119,8 +49,8 @@ class JobStore:
                     (job_id, position, doc.path, doc.name, doc.kind, doc.sha256, doc.num_chars,
                      len(doc.pages) or None, json.dumps(doc.pages) if doc.pages else None)).lastrowid)
             for position, err in enumerate(errors, start=len(docs)):
-                conn.execute("INSERT INTO job_documents(job_id, position, path, error) VALUES (?,?,?,?)",
-                             (job_id, position, err.path, err.error))
+                conn.execute("INSERT INTO job_documents(job_id, position, path, error, status, duplicate_of) "
+                             "VALUES (?,?,?,?,?,?)", (job_id, position, err.path, err.error, err.status, err.duplicate_of))
             groups = ([(" + ".join(d.name for d in docs), "\n\n".join(d.body() for d in docs), doc_ids)]
                       if config.is_together and docs else
                       [(d.name, d.body(), [i]) for d, i in zip(docs, doc_ids, strict=True)])
@@ -173,6 +103,21 @@ class JobStore:
                 self._add_units(conn, job.id, chunk_id, job.config.tasks, "map")
             conn.execute("UPDATE units SET role='reduce' WHERE subject_id=? AND status='pending'", (subject_id,))
 
+    def update_config(self, job: Job, config: JobConfig) -> Job:
+        """`resume` with new settings (context, slots, engine arguments): stored for later runs too."""
+        self.db.execute("UPDATE jobs SET config=? WHERE id=?", (config.to_json(), job.id))
+        return self.get(job.id)
+
+    def delete(self, job: Job) -> None:
+        """The job and everything recorded for it (children first: units reference subjects)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM unit_attempts WHERE unit_id IN (SELECT id FROM units WHERE job_id=?)", (job.id,))
+            conn.execute("DELETE FROM units WHERE job_id=?", (job.id,))
+            conn.execute("UPDATE subjects SET parent_id=NULL WHERE job_id=?", (job.id,))
+            conn.execute("DELETE FROM subjects WHERE job_id=?", (job.id,))
+            conn.execute("DELETE FROM job_documents WHERE job_id=?", (job.id,))
+            conn.execute("DELETE FROM jobs WHERE id=?", (job.id,))
+
     # -- reading ----------------------------------------------------------------------------
     def get(self, name_or_id: str | int) -> Job:
         row = self.db.execute("SELECT * FROM jobs WHERE name=? OR id=?", (str(name_or_id), str(name_or_id))).fetchone()
@@ -182,6 +127,19 @@ class JobStore:
 
     def list(self) -> list[Job]:
         return [Job.from_row(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id")]
+
+    def documents(self, job_id: int) -> list[dict[str, Any]]:
+        """Every input with its outcome: analysed (status None), skipped or duplicate."""
+        rows = self.db.execute(
+            "SELECT id, path, name, kind, sha256, num_chars, num_pages, error, status, duplicate_of "
+            "FROM job_documents WHERE job_id=? ORDER BY position", (job_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            if d["error"] and not d["status"]:  # rows written before statuses existed
+                d["status"] = "skipped"
+            out.append(d)
+        return out
 
     def subject(self, subject_id: int) -> sqlite3.Row:
         return self.db.execute("SELECT * FROM subjects WHERE id=?", (subject_id,)).fetchone()
@@ -213,6 +171,79 @@ class JobStore:
             "SELECT u.status, u.answer, u.error FROM units u JOIN subjects s ON s.id=u.subject_id "
             "WHERE s.parent_id=? AND u.position=? ORDER BY s.chunk_index", (subject_id, position)).fetchall()
 
+    def unit_rows(self, job_id: int) -> list[dict[str, Any]]:
+        """Every unit (split parts included) with its status, attempts, tokens and error, in job order."""
+        rows = self.db.execute(
+            "SELECT u.id, s.name AS subject, u.question, u.role, u.status, u.attempts, u.prompt_tokens, "
+            "u.cached_tokens, u.completion_tokens, u.is_kv_restored, u.finish_reason, u.error "
+            "FROM units u JOIN subjects s ON s.id=u.subject_id WHERE u.job_id=? "
+            "ORDER BY s.position, coalesce(s.chunk_index, 1e9), u.position", (job_id,)).fetchall()
+        out = []
+        for r in rows:
+            spec = json.loads(r["question"])
+            row = {k: r[k] for k in r.keys() if k != "question"}
+            row["task"] = spec.get("question") or spec["task"]
+            row["is_kv_restored"] = None if r["is_kv_restored"] is None else bool(r["is_kv_restored"])
+            out.append(row)
+        return out
+
+    def result_units(self, job_id: int) -> list[dict[str, Any]]:
+        """The units that are results (answers and --split reduce steps, not the map parts), each with
+        its tokens and timings totalled over the map parts it was made from."""
+        sums = ", ".join(f"(SELECT sum(m.{c}) FROM units m JOIN subjects ms ON ms.id=m.subject_id "
+                         f"WHERE ms.parent_id=u.subject_id AND m.position=u.position) AS map_{c}"
+                         for c in ("prompt_tokens", "cached_tokens", "completion_tokens", "prefill_ms", "decode_ms"))
+        parts = ("(SELECT count(*) FROM units m JOIN subjects ms ON ms.id=m.subject_id "
+                 "WHERE ms.parent_id=u.subject_id AND m.position=u.position) AS num_parts")
+        rows = self.db.execute(
+            f"SELECT u.*, s.name AS subject_name, s.document_ids, {parts}, {sums} FROM units u "
+            "JOIN subjects s ON s.id=u.subject_id WHERE u.job_id=? AND u.role!='map' ORDER BY s.position, u.position",
+            (job_id,)).fetchall()
+        out = []
+        for r in rows:
+            row = dict(r)
+            if row["num_parts"]:
+                for c in ("prompt_tokens", "cached_tokens", "completion_tokens", "prefill_ms", "decode_ms"):
+                    if row[f"map_{c}"] is not None:
+                        row[c] = (row[c] or 0) + row[f"map_{c}"]
+            out.append(row)
+        return out
+
+    def progress_totals(self, job_id: int, run_started_at: float | None) -> dict[str, Any]:
+        """Token totals over every answered request (split parts included), cache hits (answers that
+        reused their whole document prefix), and this run's finished units and tokens."""
+        total = self.db.execute(
+            "SELECT coalesce(sum(u.prompt_tokens),0), coalesce(sum(u.cached_tokens),0), "
+            "coalesce(sum(u.completion_tokens),0), "
+            "coalesce(sum(u.cached_tokens >= s.num_prefix_tokens AND s.num_prefix_tokens > 0),0), "
+            "coalesce(sum(CASE WHEN u.cached_tokens >= s.num_prefix_tokens AND s.num_prefix_tokens > 0 "
+            "THEN u.cached_tokens END),0) "
+            "FROM units u JOIN subjects s ON s.id=u.subject_id WHERE u.job_id=? AND u.prompt_tokens IS NOT NULL",
+            (job_id,)).fetchone()
+        run = (0, 0, 0)
+        if run_started_at:
+            run = self.db.execute(
+                "SELECT count(*), coalesce(sum(prompt_tokens - cached_tokens),0), coalesce(sum(completion_tokens),0) "
+                "FROM units WHERE job_id=? AND status IN ('done','failed') AND finished_at >= ? "
+                "AND prompt_tokens IS NOT NULL", (job_id, run_started_at)).fetchone()
+        left = self.db.execute("SELECT count(*) FROM units WHERE job_id=? AND status IN ('pending','running')",
+                               (job_id,)).fetchone()[0]
+        return {"prompt_tokens": total[0], "cached_tokens": total[1], "completion_tokens": total[2],
+                "cache_hit_units": total[3], "cache_hit_tokens": total[4], "run_units": run[0],
+                "run_computed_tokens": run[1], "run_completion_tokens": run[2], "units_left": left}
+
+    def oldest_request_in_flight(self, job_id: int) -> dict[str, Any] | None:
+        """The request running longest: when it was sent and how long its prompt is."""
+        row = self.db.execute(
+            "SELECT a.started_at, s.num_prompt_tokens, s.num_prefix_tokens FROM unit_attempts a "
+            "JOIN units u ON u.id=a.unit_id JOIN subjects s ON s.id=u.subject_id "
+            "WHERE u.job_id=? AND u.status='running' AND a.outcome IS NULL ORDER BY a.started_at LIMIT 1",
+            (job_id,)).fetchone()
+        return dict(row) if row else None
+
+    def is_cancelled(self, job_id: int) -> bool:
+        return self.db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()[0] == "cancelled"
+
     # -- running ----------------------------------------------------------------------------
     def start_run(self, job: Job, engine_pid: int | None = None) -> None:
         self.db.execute("UPDATE jobs SET status='running', pid=?, engine_pid=?, run_started_at=?, error=NULL, "
@@ -221,20 +252,28 @@ class JobStore:
     def set_engine_pid(self, job: Job, engine_pid: int | None) -> None:
         self.db.execute("UPDATE jobs SET engine_pid=? WHERE id=?", (engine_pid, job.id))
 
+    def set_predicted_prefill(self, job: Job, prefill_tps: float | None) -> None:
+        self.db.execute("UPDATE jobs SET predicted_prefill_tps=? WHERE id=?", (prefill_tps, job.id))
+
     def prepare_resume(self, job: Job, retry_failed: bool = True) -> int:
         """Units a dead run left 'running' go back to 'pending' (their attempt marked interrupted)."""
         if job.status == "running" and job.is_process_alive and job.pid != os.getpid():
             raise UsageError(f"job {job.name!r} is still running (pid {job.pid}); wait for it or `heavylift cancel {job.name}`")
         with self.db.transaction() as conn:
-            conn.execute("UPDATE unit_attempts SET outcome='interrupted', finished_at=? WHERE outcome IS NULL AND "
-                         "unit_id IN (SELECT id FROM units WHERE job_id=?)", (time.time(), job.id))
-            n = conn.execute("UPDATE units SET status='pending' WHERE job_id=? AND status='running'", (job.id,)).rowcount
+            n = self._put_back_running(conn, job.id)
             if retry_failed:
                 n += conn.execute("UPDATE units SET status='pending', error=NULL, attempts=0 WHERE job_id=? "
                                   "AND status='failed'", (job.id,)).rowcount
                 conn.execute("UPDATE subjects SET error=NULL, num_prompt_tokens=NULL WHERE job_id=? AND error IS NOT NULL",
                              (job.id,))
         return n
+
+    @staticmethod
+    def _put_back_running(conn: sqlite3.Connection, job_id: int) -> int:
+        """Requests cut off by a stop are 'interrupted' attempts; their units run again later."""
+        conn.execute("UPDATE unit_attempts SET outcome='interrupted', finished_at=? WHERE outcome IS NULL AND "
+                     "unit_id IN (SELECT id FROM units WHERE job_id=?)", (time.time(), job_id))
+        return conn.execute("UPDATE units SET status='pending' WHERE job_id=? AND status='running'", (job_id,)).rowcount
 
     def claim(self, unit_id: int) -> tuple[int, int] | None:
         """pending -> running, logging the attempt: (attempt row id, attempt number), or None if
@@ -248,22 +287,28 @@ class JobStore:
                                   (unit_id, attempt, time.time())).lastrowid
             return row_id, attempt
 
-    def finish(self, unit_id: int, attempt_id: int, fields: dict[str, Any]) -> None:
-        """running -> done with its answer, atomically."""
+    def finish(self, unit_id: int, attempt_id: int, fields: dict[str, Any]) -> bool:
+        """running -> done with its answer, atomically (False: the unit was no longer ours to finish)."""
         cols = ", ".join(f"{k}=?" for k in fields)
         with self.db.transaction() as conn:
-            conn.execute(f"UPDATE units SET status='done', error=NULL, finished_at=?, {cols} WHERE id=? AND status='running'",
-                         (time.time(), *fields.values(), unit_id))
-            conn.execute("UPDATE unit_attempts SET outcome='done', finished_at=? WHERE id=?", (time.time(), attempt_id))
+            done = conn.execute(f"UPDATE units SET status='done', error=NULL, finished_at=?, {cols} WHERE id=? "
+                                "AND status='running'", (time.time(), *fields.values(), unit_id)).rowcount == 1
+            if done:
+                conn.execute("UPDATE unit_attempts SET outcome='done', finished_at=? WHERE id=?", (time.time(), attempt_id))
+        return done
 
     def fail_attempt(self, unit_id: int, attempt_id: int, outcome: str, error: str, *, is_final: bool,
                      fields: dict[str, Any] | None = None) -> None:
-        """An attempt that did not produce an answer: back to pending, or failed for good."""
+        """An attempt that did not produce an answer: back to pending, or failed for good. An
+        `interrupted` attempt (we stopped, the request was cut off) never counts against the unit."""
         fields = fields or {}
         cols = "".join(f", {k}=?" for k in fields)
         with self.db.transaction() as conn:
-            conn.execute(f"UPDATE units SET status=?, error=?, finished_at=?{cols} WHERE id=? AND status='running'",
-                         ("failed" if is_final else "pending", error, time.time(), *fields.values(), unit_id))
+            if outcome == "interrupted":
+                conn.execute("UPDATE units SET status='pending' WHERE id=? AND status='running'", (unit_id,))
+            else:
+                conn.execute(f"UPDATE units SET status=?, error=?, finished_at=?{cols} WHERE id=? AND status='running'",
+                             ("failed" if is_final else "pending", error, time.time(), *fields.values(), unit_id))
             conn.execute("UPDATE unit_attempts SET outcome=?, error=?, finished_at=? WHERE id=?",
                          (outcome, error, time.time(), attempt_id))
 
@@ -273,31 +318,29 @@ class JobStore:
             conn.execute("UPDATE units SET status='failed', error=?, finished_at=? WHERE subject_id=? AND status='pending'",
                          (error, time.time(), subject_id))
 
-    def set_prompt_tokens(self, subject_id: int, n: int) -> None:
-        self.db.execute("UPDATE subjects SET num_prompt_tokens=? WHERE id=?", (n, subject_id))
-
-    def is_cancelled(self, job_id: int) -> bool:
-        return self.db.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()[0] == "cancelled"
+    def set_prompt_tokens(self, subject_id: int, n: int, n_prefix: int | None = None) -> None:
+        self.db.execute("UPDATE subjects SET num_prompt_tokens=?, num_prefix_tokens=? WHERE id=?", (n, n_prefix, subject_id))
 
     def cancel(self, job: Job) -> int:
         with self.db.transaction() as conn:
-            conn.execute("UPDATE jobs SET status='cancelled', finished_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id=?",
-                         (job.id,))
+            conn.execute(f"UPDATE jobs SET status='cancelled', finished_at={_NOW} WHERE id=?", (job.id,))
             states = "('pending','running')" if not job.is_process_alive else "('pending')"
             return conn.execute(f"UPDATE units SET status='cancelled' WHERE job_id=? AND status IN {states}",
                                 (job.id,)).rowcount
 
     def end_run(self, job: Job, error: str | None = None) -> str:
-        """Final job status from its units: done when nothing is left to run."""
-        if self.is_cancelled(job.id):
-            status = "cancelled"
-            # A unit put back to pending after the cancel (its request failed) will not run either.
-            self.db.execute("UPDATE units SET status='cancelled' WHERE job_id=? AND status IN ('pending','running')",
-                            (job.id,))
-        else:
-            counts = self.counts(job.id)
-            left = counts["pending"] + counts["running"]
-            status = "failed" if (left or error) else "done"
-        self.db.execute("UPDATE jobs SET status=?, error=?, pid=NULL, engine_pid=NULL, "
-                        "finished_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id=?", (status, error, job.id))
+        """Close this process's run: requests still in flight were cut off (interrupted, their units
+        pending again); the job is done when nothing is left, else interrupted (resume finishes it)."""
+        with self.db.transaction() as conn:
+            self._put_back_running(conn, job.id)
+            if self.is_cancelled(job.id):
+                status = "cancelled"
+                # A unit put back to pending after the cancel (its request failed) will not run either.
+                conn.execute("UPDATE units SET status='cancelled' WHERE job_id=? AND status='pending'", (job.id,))
+            else:
+                left = conn.execute("SELECT count(*) FROM units WHERE job_id=? AND status='pending'",
+                                    (job.id,)).fetchone()[0]
+                status = "interrupted" if left else "done"
+            conn.execute(f"UPDATE jobs SET status=?, error=?, pid=NULL, engine_pid=NULL, finished_at={_NOW} WHERE id=?",
+                         (status, error if status == "interrupted" else None, job.id))
         return status

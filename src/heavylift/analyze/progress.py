@@ -15,62 +15,75 @@ from heavylift.analyze.jobs import Job, JobStore
 @dataclass
 class JobProgress:
     job: str
-    status: str
+    status: str  # a 'running' job whose process is gone reads 'interrupted'
     units_total: int
     units_done: int
     units_failed: int
     units_pending: int
     units_running: int
     units_cancelled: int
-    prompt_tokens: int  # over all answered units
+    prompt_tokens: int  # over all answered requests (split parts included)
     cached_tokens: int
     completion_tokens: int
-    run_elapsed_s: float | None  # this run (resume starts a new one)
+    run_elapsed_s: float | None  # this run (resume starts a new one); None unless running
     prompt_tps: float | None  # prompt tokens actually computed (not from cache) per wall second, this run
     completion_tps: float | None  # generated tokens per wall second, this run
-    cache_hit_units: int  # answers whose prompt was partly served from the KV cache
+    cache_hit_units: int  # answers that reused their whole document prefix from the KV cache
+    cache_hit_tokens: int  # the tokens those answers reused
     eta_s: float | None  # units left (split parts included) x this run's wall seconds per finished unit
+    prefill_tokens: int | None = None  # the first request of this run, still in its prompt: its size,
+    prefill_elapsed_s: float | None = None  # how long it has run,
+    prefill_predicted_s: float | None = None  # and what the planner predicts for it (None: unknown)
 
     @classmethod
     def read(cls, store: JobStore, job: Job) -> JobProgress:
-        db = store.db
-        status = db.execute("SELECT status, run_started_at FROM jobs WHERE id=?", (job.id,)).fetchone()
+        job = store.get(job.id)
+        status = job.live_status
         counts = store.counts(job.id)
-        total = db.execute(
-            "SELECT coalesce(sum(prompt_tokens),0), coalesce(sum(cached_tokens),0), "
-            "coalesce(sum(completion_tokens),0), coalesce(sum(cached_tokens > 0),0) FROM units "
-            "WHERE job_id=? AND status='done'", (job.id,)).fetchone()
-        started = status["run_started_at"]
+        started = job.run_started_at if status == "running" else None
+        totals = store.progress_totals(job.id, started)
         elapsed = prompt_tps = completion_tps = eta = None
-        if started and status["status"] == "running":
+        prefill = {}
+        if started:
             elapsed = max(time.time() - started, 1e-3)
-            run = db.execute(
-                "SELECT count(*), coalesce(sum(prompt_tokens - cached_tokens),0), coalesce(sum(completion_tokens),0) "
-                "FROM units WHERE job_id=? AND status='done' AND finished_at >= ?", (job.id, started)).fetchone()
-            prompt_tps, completion_tps = run[1] / elapsed, run[2] / elapsed
-            # Over every request-making unit, --split parts included (counts() leaves them out).
-            left = db.execute("SELECT count(*) FROM units WHERE job_id=? AND status IN ('pending','running')",
-                              (job.id,)).fetchone()[0]
-            eta = elapsed / run[0] * left if run[0] else None
-        return cls(job=job.name, status=status["status"], units_total=sum(counts.values()),
+            prompt_tps = totals["run_computed_tokens"] / elapsed
+            completion_tps = totals["run_completion_tokens"] / elapsed
+            n_run = totals["run_units"]
+            eta = elapsed / n_run * totals["units_left"] if n_run else None
+            flight = store.oldest_request_in_flight(job.id) if not n_run else None
+            if flight and flight["num_prompt_tokens"]:
+                n = flight["num_prompt_tokens"]
+                rate = job.predicted_prefill_tps
+                prefill = {"prefill_tokens": n, "prefill_elapsed_s": time.time() - flight["started_at"],
+                           "prefill_predicted_s": n / rate if rate else None}
+        return cls(job=job.name, status=status, units_total=sum(counts.values()),
                    units_done=counts["done"], units_failed=counts["failed"], units_pending=counts["pending"],
                    units_running=counts["running"], units_cancelled=counts["cancelled"],
-                   prompt_tokens=total[0], cached_tokens=total[1], completion_tokens=total[2],
-                   run_elapsed_s=elapsed, prompt_tps=prompt_tps, completion_tps=completion_tps,
-                   cache_hit_units=total[3], eta_s=eta)
+                   prompt_tokens=totals["prompt_tokens"], cached_tokens=totals["cached_tokens"],
+                   completion_tokens=totals["completion_tokens"], run_elapsed_s=elapsed, prompt_tps=prompt_tps,
+                   completion_tps=completion_tps, cache_hit_units=totals["cache_hit_units"],
+                   cache_hit_tokens=totals["cache_hit_tokens"], eta_s=eta, **prefill)
 
     def line(self) -> str:
         def rate(v: float | None) -> str:
             return f"{v:.0f}" if v is not None else "-"
 
-        if self.units_pending + self.units_running == 0:
+        failed = f", {self.units_failed} failed" if self.units_failed else ""
+        head = f"{self.job}: {self.units_done + self.units_failed}/{self.units_total} units{failed}"
+        hits = f"cache hits {self.cache_hit_units} ({self.cache_hit_tokens} tokens reused)"
+        left = self.units_pending + self.units_running
+        if self.status == "interrupted" and left:
+            return f"{head} | {hits} | stopped with {left} left: `heavylift resume {self.job}` finishes it"
+        if self.prefill_tokens is not None:
+            predicted = _duration(self.prefill_predicted_s) if self.prefill_predicted_s is not None else "unknown"
+            return (f"{head} | prefill of {self.prefill_tokens} prompt tokens running for "
+                    f"{_duration(self.prefill_elapsed_s or 0)} (predicted {predicted}) | {hits} | ETA unknown")
+        if not left:
             eta = "finished"
         else:
             eta = "ETA " + (_duration(self.eta_s) if self.eta_s is not None else "unknown")
-        failed = f", {self.units_failed} failed" if self.units_failed else ""
-        return (f"{self.job}: {self.units_done + self.units_failed}/{self.units_total} units{failed} | "
-                f"prompt {rate(self.prompt_tps)} tok/s, generated {rate(self.completion_tps)} tok/s | "
-                f"cache hits {self.cache_hit_units} ({self.cached_tokens} tokens) | {eta}")
+        return (f"{head} | prompt {rate(self.prompt_tps)} tok/s, generated {rate(self.completion_tps)} tok/s | "
+                f"{hits} | {eta}")
 
 
 def _duration(s: float) -> str:

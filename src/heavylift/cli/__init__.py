@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run-batch": "run an OpenAI Batch API file offline (JSONL in, JSONL out), durably",
     "quantize": "make GGUF quants of a Hugging Face folder or a GGUF (llama-quantize)",
     "verify": "is a quant good enough for MY documents? compare it with a reference",
+    "kv": "list or clean the saved KV-cache files",
 }
 
 

@@ -56,3 +56,17 @@ def sigterm_as_interrupt() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def run_analysis_job(store, job, progress_interval_s: float | None) -> int:
+    """Run an analysis job (`analyze`, `resume`) and say where its results are. Exit status: 0 done,
+    1 stopped with work left (interrupted: resume it) or cancelled."""
+    from heavylift.analyze.job_runner import run_and_export
+
+    sigterm_as_interrupt()
+    outcome = run_and_export(store, job, say, progress_interval_s)
+    say(f"analyze: results in {outcome.results_path}  (or `heavylift results {job.name} --format jsonl|csv|md`)")
+    if outcome.status == "interrupted":
+        say(f"analyze: stopped with work left; finish it with `heavylift resume {job.name}`")
+    print(outcome.results_path)
+    return 0 if outcome.status == "done" else 1

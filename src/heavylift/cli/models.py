@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 def run_list(args: argparse.Namespace) -> int:
     models = ModelStore().list()
     if args.json:
-        print(json.dumps([{**asdict(m), "path": str(m.path)} for m in models], indent=2))
+        print(json.dumps([{**asdict(m), "path": str(m.path), "is_missing": m.is_missing} for m in models], indent=2))
         return 0
     if not models:
         say("no models yet; run `heavylift setup` for the default one, or `heavylift models add PATH`")
@@ -52,7 +52,8 @@ def run_list(args: argparse.Namespace) -> int:
     print(f"{'NAME':32} {'SIZE':>10}  {'KIND':9} PATH")
     for m in models:
         label = m.name + (f" ({aliases[m.name]})" if m.name in aliases else "")
-        print(f"{label:32} {human_bytes(m.file_bytes):>10}  {'copy' if m.is_copy else 'reference':9} {m.path}")
+        gone = "  FILE MISSING: `heavylift models rm " + m.name + "`, then add it again" if m.is_missing else ""
+        print(f"{label:32} {human_bytes(m.file_bytes):>10}  {'copy' if m.is_copy else 'reference':9} {m.path}{gone}")
     return 0
 
 

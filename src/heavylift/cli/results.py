@@ -1,4 +1,4 @@
-"""`heavylift results JOB --format jsonl|csv|md [--out FILE]`."""
+"""`heavylift results JOB [--format jsonl|csv|md] [--out FILE]`."""
 
 from __future__ import annotations
 
@@ -12,27 +12,24 @@ from heavylift.cli.common import say
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p = sub.add_parser("results", help=summary, description=
                        "Export a job's results: one row per unit of work (document x question/task) with the "
-                       "answer, status, token counts and timings, plus one row per input that was skipped.")
+                       "answer, status, token counts and timings, plus one row per input that was not analysed "
+                       "(skipped or duplicate).")
     p.add_argument("job", help="job name (see `heavylift jobs`)")
-    p.add_argument("--format", choices=("jsonl", "csv", "md"), default="jsonl", help="output format (default jsonl)")
+    p.add_argument("--format", choices=("jsonl", "csv", "md"),
+                   help="output format (default: from --out's extension .jsonl/.csv/.md, else jsonl)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from heavylift.analyze.jobs import JobStore
-    from heavylift.analyze.results import FORMATS, result_rows
-    from heavylift.errors import UsageError
+    from heavylift.analyze.results import export_results, output_format
 
+    fmt = output_format(args.out, args.format)
     store = JobStore()
-    job = store.get(args.job)
-    text = FORMATS[args.format](result_rows(store, job))
+    text = export_results(store, store.get(args.job), args.out, fmt)
     if args.out:
-        try:
-            args.out.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"cannot write {args.out} ({e.strerror}); choose another --out") from None
-        say(f"results: wrote {args.out}")
+        say(f"results: wrote {args.out} ({fmt})")
     else:
         sys.stdout.write(text)
     return 0

@@ -12,7 +12,25 @@ from typing import Any
 
 import httpx
 
-from heavylift.errors import EndpointError
+from heavylift.errors import EndpointError, UsageError
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def normalize_base_url(url: str, flag: str = "--endpoint") -> str:
+    """The server root of an OpenAI-compatible URL (`http://h:p/v1` -> `http://h:p`); UsageError if
+    it is not an http(s) URL with a host."""
+    text = (url or "").strip()
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host or any(c.isspace() for c in text):
+        raise UsageError(f"{flag} {url!r} is not a URL; give one like http://127.0.0.1:8080/v1")
+    root = text.rstrip("/")
+    if root.endswith("/v1"):
+        root = root[: -len("/v1")]
+    return root
 
 
 @dataclass
@@ -40,13 +58,23 @@ class ChatResult:
 
 
 class EngineClient:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 600.0):
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
             self.base_url = self.base_url[: -len("/v1")]
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout_s = timeout_s
         self.http = httpx.Client(base_url=self.base_url, headers=headers,
                                  timeout=httpx.Timeout(timeout_s, connect=5.0))
+
+    def set_timeout(self, timeout_s: float) -> None:
+        """Seconds to wait for an answer (a large model's first token can take many minutes)."""
+        self.timeout_s = timeout_s
+        self.http.timeout = httpx.Timeout(timeout_s, connect=5.0)
+
+    def _timed_out(self, path: str) -> EndpointError:
+        return EndpointError(f"{self.base_url}{path}: no answer within the timeout of {self.timeout_s:g} s; "
+                             "if the model is just slow, raise --timeout", is_timeout=True)
 
     def close(self) -> None:
         self.http.close()
@@ -58,11 +86,12 @@ class EngineClient:
         except httpx.ConnectError:
             raise EndpointError(f"cannot connect to {self.base_url}; is the engine running? (start one with `heavylift serve`)") from None
         except httpx.TimeoutException:
-            raise EndpointError(f"{self.base_url}{path} timed out; the engine may be overloaded or stuck") from None
+            raise self._timed_out(path) from None
         except httpx.HTTPError as e:
             raise EndpointError(f"{self.base_url}{path}: {e.__class__.__name__}: {e}") from None
         if response.status_code >= 400:
-            raise EndpointError(f"{self.base_url}{path} answered {response.status_code}: {_error_text(response)}")
+            raise EndpointError(f"{self.base_url}{path} answered {response.status_code}: {_error_text(response)}",
+                                status_code=response.status_code)
         return response
 
     def get_json(self, path: str) -> Any:
@@ -102,7 +131,8 @@ class EngineClient:
             with self.http.stream("POST", "/v1/chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}")
+                    raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}",
+                                        status_code=response.status_code)
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -119,8 +149,11 @@ class EngineClient:
                             yield piece
         except httpx.ConnectError:
             raise EndpointError(f"cannot connect to {self.base_url}; is the engine running? (start one with `heavylift serve`)") from None
+        except httpx.TimeoutException:
+            raise self._timed_out("/v1/chat/completions") from None
         except httpx.HTTPError as e:
-            raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__}); retry the request") from None
+            raise EndpointError(f"{self.base_url}: the answer's stream broke off ({e.__class__.__name__}); "
+                                "is the engine still running?") from None
         yield _result("".join(pieces), finish, last)
 
     def completion_stream(self, prompt: str | list[int], **params: Any) -> Iterator[str | ChatResult]:

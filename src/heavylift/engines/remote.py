@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.client import normalize_base_url
 from heavylift.engines.registry import register_engine
 from heavylift.errors import EndpointError
 
@@ -12,7 +13,8 @@ class RemoteEngine(Engine):
     name = "remote"
 
     def __init__(self, base_url: str, api_key: str | None = None):
-        super().__init__(base_url, api_key)
+        # The server root, so messages name `.../v1` once whether or not the user wrote it.
+        super().__init__(normalize_base_url(base_url), api_key)
         self.capabilities = EngineCapabilities()
 
     def start(self) -> None:

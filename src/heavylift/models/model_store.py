@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heavylift import paths
-from heavylift.errors import ModelError
+from heavylift.errors import ModelError, UnknownModelError
 from heavylift.models.default_model import DEFAULT_MODEL_NAME
 from heavylift.models.gguf_file import GGUFFile, split_parts
 from heavylift.store import Database
@@ -27,6 +27,11 @@ class StoredModel:
     source: str
     added_at: str
 
+    @property
+    def is_missing(self) -> bool:
+        """The file was moved or deleted since it was added (the entry is kept until `models rm`)."""
+        return not self.path.exists()
+
 
 class ModelStore:
     def __init__(self, db: Database | None = None):
@@ -40,6 +45,13 @@ class ModelStore:
         return [m.name for m in self.list()]
 
     def get(self, name: str) -> StoredModel:
+        model = self._entry(name)
+        if model.is_missing:
+            raise ModelError(f"model {model.name!r} points at {model.path}, which is gone; `heavylift models rm {model.name}` and add it again")
+        return model
+
+    def _entry(self, name: str) -> StoredModel:
+        """The stored entry, whether or not its file is still there."""
         name = ALIASES.get(name, name)
         row = self.db.execute("SELECT * FROM models WHERE name=?", (name,)).fetchone()
         if row is None:
@@ -47,11 +59,8 @@ class ModelStore:
             hint = f"did you mean {', '.join(close)}?" if close else "see `heavylift models list`"
             if name == DEFAULT_MODEL_NAME:
                 hint = "run `heavylift setup` to install it"
-            raise ModelError(f"unknown model {name!r}; {hint}")
-        model = _model(row)
-        if not model.path.exists():
-            raise ModelError(f"model {model.name!r} points at {model.path}, which is gone; `heavylift models rm {model.name}` and add it again")
-        return model
+            raise UnknownModelError(f"unknown model {name!r}; {hint}")
+        return _model(row)
 
     def resolve(self, name_or_path: str) -> StoredModel:
         """A stored name, an alias, or a path to a GGUF file (used in place, not registered)."""
@@ -89,7 +98,7 @@ class ModelStore:
         return self.get(name)
 
     def remove(self, name: str) -> StoredModel:
-        model = self.get(name)
+        model = self._entry(name)  # an entry whose file is gone can be removed too
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM models WHERE name=?", (model.name,))
         if model.is_copy and model.path.parent.parent == paths.models_dir():

@@ -214,4 +214,40 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "006_analyze_states_kv",
+        """
+        -- Inputs not analysed get their own status (skipped: unreadable or empty; duplicate: the same
+        -- content as duplicate_of); NULL means analysed. Legacy rows with an error read as skipped.
+        ALTER TABLE job_documents ADD COLUMN status TEXT;
+        ALTER TABLE job_documents ADD COLUMN duplicate_of TEXT;
+        -- Tokens of the prompt before the task's own words (system + document): the part the
+        -- engine can reuse from its cache; an answer reused it fully when cached_tokens >= this.
+        ALTER TABLE subjects ADD COLUMN num_prefix_tokens INTEGER;
+        ALTER TABLE units ADD COLUMN finish_reason TEXT;   -- stop | length (cut at max_tokens)
+        -- What the planner predicts for this model on this machine (NULL: unknown, e.g. an endpoint),
+        -- shown while a long first prefill runs.
+        ALTER TABLE jobs ADD COLUMN predicted_prefill_tps REAL;
+        -- Saved KV-cache files (llama-server slot saves) analyze wrote, for the size cap (least
+        -- recently used go first) and `heavylift kv list|clean`.
+        CREATE TABLE kv_files (
+            name TEXT PRIMARY KEY,               -- file name in the kv-slots folder
+            num_bytes INTEGER NOT NULL,
+            num_tokens INTEGER,
+            model TEXT,
+            architecture TEXT,
+            created_at REAL NOT NULL,
+            last_used_at REAL NOT NULL
+        );
+        -- Architectures whose restored KV was not reused by an engine build (hybrid/recurrent or
+        -- sliding-window memory): analyze stops saving for them on that build.
+        CREATE TABLE kv_unrestorable (
+            architecture TEXT NOT NULL,
+            engine_version TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            noted_at REAL NOT NULL,
+            PRIMARY KEY (architecture, engine_version)
+        );
+        """,
+    ),
 ]

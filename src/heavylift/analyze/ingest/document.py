@@ -27,22 +27,16 @@ class Document:
         pages = f' pages="{len(self.pages)}"' if self.pages else ""
         return f'<document name="{self.name}" kind="{self.kind}"{pages}>\n{self.text}\n</document>'
 
-    def page_of(self, char_index: int) -> int | None:
-        """The page a character of `text` is on (provenance for PDFs), else None."""
-        found = None
-        for page, start in self.pages:
-            if start > char_index:
-                break
-            found = page
-        return found
-
 
 @dataclass
 class IngestError:
-    """An input that could not be turned into a document; the batch goes on without it."""
+    """An input that is not analysed; the batch goes on without it. `status` is `skipped` (it could
+    not be read, or holds nothing to analyse) or `duplicate` (the same content as `duplicate_of`)."""
 
     path: str
     error: str
+    status: str = "skipped"
+    duplicate_of: str | None = None
 
 
 def sha256_bytes(data: bytes) -> str:
