@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from heavylift.analyze.kv_cache import cache_key, kv_dir, kv_file_name, model_fingerprint
+from heavylift.analyze.kv_cache import (
+    cache_key,
+    kv_dir,
+    kv_file_name,
+    local_build_id,
+    model_fingerprint,
+)
 from heavylift.engines.base import Engine
 from heavylift.errors import EndpointError, EngineError
 
@@ -86,10 +92,7 @@ class EngineSession:
     def _build_id(self) -> str:
         """The engine build a saved state came from: version, backend and build flags for our own."""
         if self.owned:
-            from heavylift.setup.engine_build import current_engine
-
-            build = current_engine()
-            return f"{build.version} {build.backend} {' '.join(build.flags)}"
+            return local_build_id()
         return (self.info.engine_version if self.info else None) or "unknown"
 
     def _probe(self) -> EngineInfo:

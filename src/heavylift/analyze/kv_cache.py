@@ -56,6 +56,20 @@ def cache_key(model_fingerprint: str, engine_build: str, engine_args: list[str],
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def local_build_id() -> str:
+    """Our own engine build, as a saved state depends on it: version, backend and build flags."""
+    from heavylift.setup.engine_build import current_engine
+
+    build = current_engine()
+    return f"{build.version} {build.backend} {' '.join(build.flags)}"
+
+
+def local_cache_key(model_path: str | Path, engine_args: list[str], ctx_total: int, num_slots: int) -> str:
+    """cache_key for an engine we start ourselves (serve, run-batch): -c is split over the slots."""
+    return cache_key(model_fingerprint(Path(model_path)), local_build_id(), list(engine_args),
+                     ctx_total // max(1, num_slots), num_slots)
+
+
 def kv_file_name(prefix_text: str, key: str) -> str:
     """The saved-KV file for a prompt prefix under a cache key."""
     return f"{hashlib.sha256(prefix_text.encode()).hexdigest()[:32]}-{key}.bin"

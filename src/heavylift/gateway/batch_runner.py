@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from heavylift.analyze.engine_session import kv_dir
+from heavylift.analyze.kv_cache import kv_dir
 from heavylift.analyze.jobs import JobConfig, JobStore, Unit
 from heavylift.gateway import batch_input
 from heavylift.gateway.batch_store import Batch, BatchStore

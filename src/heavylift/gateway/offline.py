@@ -188,7 +188,7 @@ def _write(path: Path, lines) -> None:
 
 
 def _engine(options: RunBatchOptions, say: Callable[[str], None]):
-    from heavylift.analyze.engine_session import kv_dir, kv_key
+    from heavylift.analyze.kv_cache import kv_dir, local_cache_key
     from heavylift.engines.credentials import client_api_key, new_engine_key
 
     if options.endpoint:
@@ -205,6 +205,6 @@ def _engine(options: RunBatchOptions, say: Callable[[str], None]):
                           slot_save_path=kv_dir())
     say(f"run-batch: starting {engine.printable_command}")
     config = RunnerConfig(num_slots=options.parallel, can_save_kv=True, kv_save_min_tokens=options.kv_save_min_tokens,
-                          kv_key=kv_key(engine.config.alias or options.model, str(engine.config.model_path),
-                                        options.extra_args))
+                          kv_key=local_cache_key(engine.config.model_path, options.extra_args, options.ctx,
+                                                 options.parallel))
     return engine, Supervisor(engine, on_event=lambda m: say(f"run-batch: engine: {m}")), config

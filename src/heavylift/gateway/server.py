@@ -107,7 +107,7 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
     """on_ready(url, model_alias) is called once the gateway accepts connections; `plan`: the plan
     this engine build should allocate (serve --plan), compared with what it did."""
     """Start everything, block until Ctrl-C/SIGTERM (KeyboardInterrupt) or the engine gives up."""
-    from heavylift.analyze.engine_session import kv_dir, kv_key
+    from heavylift.analyze.kv_cache import kv_dir, local_cache_key
     from heavylift.engines.credentials import new_engine_key
 
     sock = bind_public(options.host, options.port, options.keys)
@@ -132,7 +132,7 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
         db.close()
         runner = BatchRunner(engine.base_url, engine.api_key, RunnerConfig(
             num_slots=options.parallel, can_save_kv=engine.config.settings.slot_save_path == kv_dir(),
-            kv_key=kv_key(engine.config.alias or options.model, str(engine.config.model_path), options.extra_args),
+            kv_key=local_cache_key(engine.config.model_path, options.extra_args, options.ctx, options.parallel),
             kv_save_min_tokens=options.kv_save_min_tokens), say, is_engine_up=engine.is_healthy)
         watch = EngineWatch(engine, supervisor, memory)
         app = create_app(GatewayConfig(
