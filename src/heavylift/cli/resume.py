@@ -30,15 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from heavylift.analyze.job_runner import export_job, stop_orphaned_engine
     from heavylift.analyze.job_types import ctx_per_slot_from
     from heavylift.analyze.jobs import JobStore
+    from heavylift.errors import UsageError
+    from heavylift.gateway.batch_store import BatchStore
 
     store = JobStore()
     job = store.get(args.job)
     if job.status == "cancelled":
-        from heavylift.errors import UsageError
-
         raise UsageError(f"job {job.name!r} was cancelled; start a new one with `heavylift analyze`")
-    from heavylift.gateway.batch_store import BatchStore
-
     if BatchStore(store.db).for_job(job.id):  # an API batch: its units are requests, not analysis tasks
         raise UsageError(f"{job.name} is a Batch API batch; it resumes by itself when `heavylift serve` starts "
                          "(or rerun the same `heavylift run-batch` command)")

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from heavylift.analyze.kv_cache import kv_dir
 from heavylift.analyze.jobs import JobConfig, JobStore, Unit
+from heavylift.analyze.kv_cache import kv_dir
 from heavylift.gateway import batch_input
 from heavylift.gateway.batch_store import Batch, BatchStore
 from heavylift.store import Database
