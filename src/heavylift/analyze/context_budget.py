@@ -11,8 +11,7 @@ from heavylift.engines.client import EngineClient
 def prompt_tokens(client: EngineClient, body: str, tasks: list[TaskSpec], note: str = "") -> int:
     """Tokens of the longest prompt any task makes on this body (template and special tokens included)."""
     longest = max(tasks, key=lambda t: len(messages_for("", t)[-1]["content"]))
-    prompt = client.apply_template(messages_for(body, longest, note))
-    return len(client.tokenize(prompt, add_special=True))
+    return client.count_chat_tokens(messages_for(body, longest, note))
 
 
 def too_long_message(n_prompt: int, max_tokens: int, n_ctx: int) -> str:

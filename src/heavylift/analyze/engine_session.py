@@ -1,5 +1,6 @@
-"""The engine a job runs on: our own llama-server under the Supervisor, or an endpoint. Knows what
-the engine can do (slot pinning, KV save/restore) and what to record with each answer."""
+"""The engine a job runs on: our own engine under the Supervisor, or an endpoint. Knows what the
+engine can do (its EngineCapabilities: slot pinning, KV save/restore, tokenizer) and what to record
+with each answer."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heavylift import paths
-from heavylift.engines.base import Engine
+from heavylift.engines.base import Engine, EngineCapabilities
 from heavylift.errors import EndpointError, EngineError
+
+VLLM_IN_FLIGHT = 256
 
 
 def kv_dir() -> Path:
@@ -26,8 +29,13 @@ class EngineInfo:
     engine_version: str | None
     num_slots: int
     n_ctx_slot: int | None  # per-slot context the engine reports (/props)
-    is_llama_server: bool  # accepts id_slot / cache_prompt / json_schema, has /tokenize
-    can_save_kv: bool  # we control its --slot-save-path
+    capabilities: EngineCapabilities
+    can_save_kv: bool  # it can save slots, into the folder we read them from
+
+    @property
+    def is_llama_server(self) -> bool:
+        """Requests may carry llama-server's own fields (id_slot, cache_prompt, json_schema)."""
+        return self.capabilities.dialect == "llama-server"
 
 
 class EngineSession:
@@ -51,7 +59,7 @@ class EngineSession:
 
     @property
     def engine_pid(self) -> int | None:
-        return getattr(self.engine, "pid", None)
+        return self.engine.pid
 
     @property
     def restarts(self) -> int:
@@ -65,9 +73,11 @@ class EngineSession:
             self.supervisor.start()
         elif self.owned:
             self.engine.start()
-        elif not self.engine.is_healthy():
-            raise EndpointError(f"endpoint {self.engine.base_url} is not answering; start it or check the URL")
+        else:
+            self.engine.attach()
         self.info = self._probe()
+        for fallback in self.info.capabilities.fallbacks():
+            self.say(f"analyze: {self.engine.name}: {fallback}")
         return self.info
 
     def stop(self) -> None:
@@ -79,11 +89,13 @@ class EngineSession:
             self.engine.stop()
 
     def _probe(self) -> EngineInfo:
+        caps = self.engine.capabilities
+        if caps.dialect == "vllm":
+            return self._probe_vllm(caps)
         try:
-            props = self.client.props()
+            props = self.client.props() if caps.dialect == "llama-server" else {}
         except EndpointError:
             props = {}
-        is_llama = "default_generation_settings" in props
         settings = props.get("default_generation_settings") or {}
         version = None
         if self.owned:
@@ -96,9 +108,23 @@ class EngineSession:
             engine_version=version or props.get("build_info"),
             num_slots=int(props.get("total_slots") or 1),
             n_ctx_slot=settings.get("n_ctx") or props.get("n_ctx"),
-            is_llama_server=is_llama,
-            can_save_kv=is_llama and _slot_save_path(self.engine) == kv_dir(),
+            capabilities=caps,
+            can_save_kv=caps.kv_save and self.engine.slot_save_path == kv_dir(),
         )
+
+    def _probe_vllm(self, caps: EngineCapabilities) -> EngineInfo:
+        """vLLM: the served model and its max_model_len from /v1/models, the version from /version."""
+        try:
+            model = (self.client.get_json("/v1/models").get("data") or [{}])[0]
+            version = self.client.get_json("/version").get("version")
+        except (EndpointError, ValueError, AttributeError):
+            model, version = {}, None
+        return EngineInfo(model=model.get("id") or "unknown", quantization=None,
+                          engine_version=f"vLLM {version}" if version else None,
+                          # no slots: vLLM batches (and queues beyond --max-num-seqs) whatever arrives,
+                          # so the job's --parallel alone decides how many requests are in flight
+                          num_slots=VLLM_IN_FLIGHT,
+                          n_ctx_slot=model.get("max_model_len"), capabilities=caps, can_save_kv=False)
 
     def kv_file(self, prefix_text: str) -> str:
         """Saved-KV file name: the prefix's content hash + the model and engine settings it depends on."""
@@ -129,9 +155,3 @@ def kv_key(model_name: str, model_path: str | None, engine_args: list[str]) -> s
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model_name)[:40]
     extra = hashlib.sha256(f"{model_path}|{' '.join(engine_args)}".encode()).hexdigest()[:8]
     return f"{safe}-{extra}"
-
-
-def _slot_save_path(engine: Engine) -> Path | None:
-    """Where a llama-server we started writes slot files (unknown for an endpoint: no KV files then)."""
-    path = getattr(getattr(engine, "config", None), "slot_save_path", None)
-    return Path(path) if path else None

@@ -21,9 +21,9 @@ def open_session(job: Job, say: Callable[[str], None], engine: Engine | None = N
     config = job.config
     wait_s = config.endpoint_wait_s
     if engine is not None:
-        path = getattr(getattr(engine, "config", None), "model_path", None)
         return EngineSession(engine, say, supervised=False, owned=False,
-                             kv_key=kv_key(config.model, str(path), config.engine_args), endpoint_wait_s=wait_s)
+                             kv_key=kv_key(config.model, str(engine.model_path), config.engine_args),
+                             endpoint_wait_s=wait_s)
     if config.endpoint:
         from heavylift.engines.remote import RemoteEngine
 
@@ -35,7 +35,7 @@ def open_session(job: Job, say: Callable[[str], None], engine: Engine | None = N
                          slot_save_path=kv_dir(), extra_args=config.engine_args)
     say(f"analyze: starting {' '.join(local.command)}")
     return EngineSession(local, say, supervised=True, owned=True,
-                         kv_key=kv_key(config.model, str(local.config.model_path), config.engine_args),
+                         kv_key=kv_key(config.model, str(local.model_path), config.engine_args),
                          endpoint_wait_s=wait_s)
 
 
@@ -107,9 +107,8 @@ def check_budget(store: JobStore, job: Job, session: EngineSession, say: Callabl
     subjects = [s for s in store.subjects(job.id) if s["id"] in pending and s["num_prompt_tokens"] is None]
     if not subjects:
         return
-    if not info.is_llama_server:
-        say("analyze: this endpoint has no /tokenize; prompt sizes are unknown and not checked")
-        return
+    if not info.capabilities.tokenize:
+        return  # said once when the session started (EngineCapabilities.fallbacks)
     n_ctx = info.n_ctx_slot or config.ctx
     did_split = False
     for subject in subjects:

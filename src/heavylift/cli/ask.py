@@ -85,10 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_fits(engine: Engine, messages: list[dict[str, str]], max_tokens: int) -> None:
     client = engine.client
-    prompt = client.apply_template(messages)
-    n_prompt = len(client.tokenize(prompt, add_special=True))
-    props = client.props()
-    n_ctx = props.get("default_generation_settings", {}).get("n_ctx") or props.get("n_ctx")
+    n_prompt = client.count_chat_tokens(messages)
+    n_ctx = client.context_tokens()
     if n_ctx and n_prompt + max_tokens > n_ctx:
         raise UsageError(f"the prompt is {n_prompt} tokens plus up to {max_tokens} to answer, but the context "
                          f"per slot is {n_ctx}; use --ctx {n_prompt + max_tokens} (or more) or a shorter document")

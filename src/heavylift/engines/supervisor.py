@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from heavylift.engines.llama_server import LlamaServer
+from heavylift.engines.process import ProcessEngine
 from heavylift.errors import EngineError, HeavyliftError
 
 
@@ -20,9 +20,9 @@ class RestartPolicy:
 
 
 class Supervisor:
-    """Runs a monitor thread over a LlamaServer. `failure` holds the reason it gave up."""
+    """Runs a monitor thread over an engine process (llama-server, vLLM). `failure` holds the reason it gave up."""
 
-    def __init__(self, engine: LlamaServer, policy: RestartPolicy | None = None,
+    def __init__(self, engine: ProcessEngine, policy: RestartPolicy | None = None,
                  on_event: Callable[[str], None] | None = None, poll_s: float = 0.2):
         self.engine = engine
         self.policy = policy or RestartPolicy()
@@ -68,12 +68,12 @@ class Supervisor:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                code = self.engine.process.returncode if self.engine.process else None
+                code = self.engine.returncode
                 crashed_at = time.monotonic()
                 reason = self.engine.last_log_line()
                 fast_crashes = fast_crashes + 1 if crashed_at - ready_at < self.policy.fast_crash_s else 1
                 if fast_crashes > self.policy.max_fast_crashes:
-                    self.failure = (f"llama-server crashed {fast_crashes} times within {self.policy.fast_crash_s:.0f}s "
+                    self.failure = (f"{self.engine.name} crashed {fast_crashes} times within {self.policy.fast_crash_s:.0f}s "
                                     f"of starting; giving up. Last: {reason}")
                     self.on_event(self.failure)
                     self.engine.stop()
