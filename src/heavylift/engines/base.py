@@ -80,6 +80,11 @@ class Engine(ABC):
         return None
 
     @property
+    def served_model(self) -> str | None:
+        """The model name clients send (llama-server --alias, vLLM --served-model-name)."""
+        return None
+
+    @property
     def pid(self) -> int | None:
         """The engine process, for engines we run; None otherwise."""
         return None

@@ -97,9 +97,19 @@ class LlamaServer(ProcessEngine):
         return self.config.model_path
 
     @property
+    def served_model(self) -> str | None:
+        return self.config.alias
+
+    @property
     def slot_save_path(self) -> Path | None:
         path = self.config.settings.slot_save_path
         return Path(path) if path else None
 
     def check_start(self) -> None:
         check_bind(self.config.host, self.config.port, self.config.api_key)
+        if self.config.settings.rpc_servers:
+            # Every worker must answer the handshake first: a restart after a worker died then
+            # waits for it (WorkerUnavailable) instead of crashing again and again.
+            from heavylift.engines import rpc
+
+            rpc.probe_all(rpc.parse_endpoints(",".join(self.config.settings.rpc_servers)))

@@ -47,6 +47,10 @@ class ProcessEngine(Engine):
     def is_ready(self) -> bool:
         return self.client.is_healthy()
 
+    def child_setup(self) -> None:
+        """Runs in the child between fork and exec (keep it to async-signal-safe calls)."""
+        _die_with_parent()
+
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
@@ -60,7 +64,7 @@ class ProcessEngine(Engine):
             # it properly, and stop() can signal everything the engine spawned.
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True, env=self.env,
-                                            preexec_fn=_die_with_parent)
+                                            preexec_fn=self.child_setup)
         except OSError as e:
             raise EngineError(f"cannot run {self.command[0]}: {e.strerror}; run `heavylift setup`") from None
         finally:

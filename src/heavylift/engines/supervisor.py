@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from heavylift.engines.process import ProcessEngine
+from heavylift.engines.rpc import WorkerUnavailable
 from heavylift.errors import EngineError, HeavyliftError
 
 
@@ -17,6 +18,7 @@ class RestartPolicy:
     max_backoff_s: float = 30.0
     fast_crash_s: float = 30.0  # a crash sooner than this after becoming ready counts as "fast"
     max_fast_crashes: int = 5
+    wait_retry_s: float = 2.0  # while a worker the engine needs is down
 
 
 class Supervisor:
@@ -62,12 +64,22 @@ class Supervisor:
         fast_crashes = 0
         backoff = self.policy.initial_backoff_s
         ready_at = time.monotonic()
+        waiting_for: str | None = None  # a dependency (an RPC worker) is down: wait, do not count crashes
+        crashed_at = ready_at
         while not self._stopping.wait(self.poll_s):
             if self.engine.is_running():
                 continue
             with self._lock:
                 if self._stopping.is_set():
                     return
+                if waiting_for is not None:
+                    if self._stopping.wait(self.policy.wait_retry_s):
+                        return
+                    waiting_for = self._try_start(waiting_for)
+                    if waiting_for is None:
+                        self._restarted(crashed_at)
+                        ready_at = time.monotonic()
+                    continue
                 code = self.engine.returncode
                 crashed_at = time.monotonic()
                 reason = self.engine.last_log_line()
@@ -84,16 +96,39 @@ class Supervisor:
                     return
                 try:
                     self.engine.start()
+                except WorkerUnavailable as e:
+                    waiting_for = self._wait_message(e, None)
+                    continue
                 except HeavyliftError as e:
                     self.on_event(f"restart failed: {e}")
                     backoff = min(backoff * 2, self.policy.max_backoff_s)
                     ready_at = time.monotonic()
                     continue
                 ready_at = time.monotonic()
-                self.num_restarts += 1
-                self.last_restart_s = ready_at - crashed_at
-                self.on_event(f"engine restarted in {self.last_restart_s:.1f}s (restart #{self.num_restarts})")
+                self._restarted(crashed_at)
                 if fast_crashes == 1:
                     backoff = self.policy.initial_backoff_s
                 else:
                     backoff = min(backoff * 2, self.policy.max_backoff_s)
+
+    def _restarted(self, crashed_at: float) -> None:
+        self.num_restarts += 1
+        self.last_restart_s = time.monotonic() - crashed_at
+        self.on_event(f"engine restarted in {self.last_restart_s:.1f}s (restart #{self.num_restarts})")
+
+    def _try_start(self, waiting_for: str) -> str | None:
+        """Start again once what it waits for is back; the new waiting message, or None when started."""
+        try:
+            self.engine.start()
+        except WorkerUnavailable as e:
+            return self._wait_message(e, waiting_for)
+        except HeavyliftError as e:
+            self.on_event(f"restart failed: {e}")
+            return waiting_for
+        return None
+
+    def _wait_message(self, e: Exception, previous: str | None) -> str:
+        message = str(e)
+        if message != previous:  # said once, not every retry
+            self.on_event(f"{message}; waiting for it (retrying every {self.policy.wait_retry_s:.0f}s)")
+        return message
