@@ -31,6 +31,7 @@ def run_start(args: argparse.Namespace) -> int:
     from heavylift.engines.rpc_worker import worker
 
     w = worker(args.host, args.port, args.mem, args.threads, args.is_risk_accepted)
+    w.check_start()  # a refused address fails before anything is said to have started
     sigterm_as_interrupt()
     say(f"worker: starting {' '.join(w.command)}")
     try:

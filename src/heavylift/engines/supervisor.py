@@ -90,7 +90,7 @@ class Supervisor:
                     self.on_event(self.failure)
                     self.engine.stop()
                     return
-                self.on_event(f"engine exited (code {code}); restarting in {backoff:.1f}s")
+                self.on_event(f"engine exited (code {code}): {reason}; restarting in {backoff:.1f}s")
                 self.engine.stop()
                 if self._stopping.wait(backoff):
                     return
