@@ -134,6 +134,9 @@ def rpc_plan(src: ModelSource, cfg: ContextConfig, names: list[str], usable: lis
              f"{payload:,} B of activation + KQ mask per worker"
              + (f", {4 * arch.n_vocab:,} B of logits back" if any(s.has_output for s in shares[1:]) else ""),
              "each host's speed: the single-box planner's prediction for that host (plan/speed.py)"]
+    if host_rigs[0].gpus:
+        notes.append("the first host's GPUs and RAM are one pool here; llama.cpp lists its local GPUs as devices "
+                     "beside the RPC ones, so add their --tensor-split shares to the printed flags")
     return RpcPlan(placement.flags, shares, net, 1.0 / decode_s if decode_s else 0.0, net_s,
                    ub / per_ub if per_ub else 0.0, notes)
 
@@ -246,3 +249,110 @@ def plan_workers(model: str, ctx: int, n_parallel: int, workers: list, net: Netw
         raise UsageError(f"{model} does not fit over these hosts at --ctx {ctx} ({'; '.join(over)}); add workers, "
                          "give them more memory, or lower --ctx")
     return WorkerServePlan(rpc.flags, rpc, [str(w.endpoint) for w in workers])
+
+
+# -- vLLM decode for TP x PP (one sequence): weights read in parallel within a stage, stages in turn ---
+
+VLLM_BW_EFFICIENCY = 0.75  # as the single-box planner's GPU decode efficiency (plan/speed.py GPU_BW_EFFICIENCY)
+ALLREDUCE_S = 10e-6  # one tensor-parallel all-reduce of n_embd values within a node (NCCL, small message; assumed)
+
+
+def vllm_decode_tps(src: ModelSource, rigs: list[Rig], tp: int, pp: int, net: NetworkSpec) -> tuple[float, list[str]]:
+    """Bytes read per token (BF16 active weights; the KV term is left out) over tp GPUs' bandwidth per
+    stage, stages one after another, plus 2 all-reduces per layer and one hop per stage boundary."""
+    arch = src.arch
+    frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
+    active = 2 * sum(t.n_elements * (frac if "_exps" in t.name else 1) for t in src.tensors
+                     if not t.name.startswith("token_embd") or arch.tied_embeddings)
+    per_stage = active / pp
+    t = sum(per_stage / (tp * rig.gpus[0].bandwidth_bps * VLLM_BW_EFFICIENCY) for rig in rigs[:pp])
+    t += arch.n_layer * 2 * ALLREDUCE_S * (tp > 1)
+    t += (pp - 1) * (net.rtt_s / 2 + 2 * arch.n_embd / net.bandwidth_bps)
+    notes = [f"vLLM decode: {active / 1e9:.1f} GB of BF16 active weights per token over {tp} GPU(s) per stage at "
+             f"{VLLM_BW_EFFICIENCY:.0%} of peak bandwidth, {pp} stage(s) in turn, 2 all-reduces per layer "
+             f"({ALLREDUCE_S * 1e6:.0f} us each, assumed), one {net.name} hop per stage boundary; KV reads left out"]
+    return (1.0 / t if t else 0.0), notes
+
+
+def compare_hosts(src: ModelSource, cfg: ContextConfig, hosts: HostsFile) -> list[dict]:
+    """Rows for the first 1..N hosts: both engines, whether they fit, and decode tok/s."""
+    from heavylift.hardware.spec import parse_spec
+
+    rows = []
+    for k in range(1, len(hosts.hosts) + 1):
+        sub = HostsFile(hosts.hosts[:k], hosts.network, hosts.path)
+        rigs = [parse_spec(h.hw) for h in sub.hosts]
+        gpus = [len(r.gpus) for r in rigs]
+        shape = f"{k} node{'s' if k > 1 else ''} x {min(gpus) if all(gpus) else 0} GPU{'s' if min(gpus) != 1 else ''}"
+        if k == 1:
+            from heavylift.plan.planner import make_plan
+
+            one = make_plan(src, rigs[0], cfg, suggest=False)
+            rows.append({"hosts": k, "shape": shape, "engine": "llama.cpp", "fits": one.fits,
+                         "decode_tps": one.decode_tps, "note": "one box (the single-box planner)"})
+        else:
+            mp = plan_hosts(src, cfg, sub)
+            rows.append({"hosts": k, "shape": shape, "engine": "llama.cpp RPC", "fits": mp.rpc.fits,
+                         "decode_tps": mp.rpc.decode_tps, "note": f"-ngl/-ts {' '.join(mp.rpc.flags.argv())}"})
+        v = vllm_cluster(src, rigs)
+        if v is not None:
+            tps, _ = vllm_decode_tps(src, rigs, v.tensor_parallel, v.pipeline_parallel, hosts.network)
+            rows.append({"hosts": k, "shape": shape, "engine": f"vLLM TP{v.tensor_parallel} x PP{v.pipeline_parallel}",
+                         "fits": v.fits, "decode_tps": tps if v.fits else None, "note": v.note})
+    return rows
+
+
+def format_multihost(mp: MultiHostPlan) -> list[str]:
+    gib = lambda n: f"{n / GiB:.2f} GiB"  # noqa: E731
+    from heavylift.plan.planner import ranges
+
+    r = mp.rpc
+    lines = [f"{mp.model} over {len(mp.hosts.hosts)} hosts ({mp.hosts.network.name})",
+             f"engine: {mp.engine} - {mp.why}", "",
+             "llama.cpp RPC (llama-server on the first host, `heavylift worker start` on the others):",
+             f"  {'HOST':20} {'HARDWARE':36} {'LAYERS':14} {'USED':>11} {'USABLE':>11}  DECODE SHARE"]
+    for h, spec in zip(r.hosts, mp.hosts.hosts, strict=True):
+        where = ranges(h.layers) + (" +output" if h.has_output else "")
+        lines.append(f"  {h.name[:20]:20} {spec.hw[:36]:36} {where[:14]:14} {gib(h.used_bytes):>11} "
+                     f"{gib(h.usable_bytes):>11}  {h.decode_s * 1000:8.2f} ms{'' if h.fits else '  << OVER'}")
+    lines.append(f"  network: {r.network_s_per_token * 1000:.2f} ms per token; predicted decode ~{r.decode_tps:.1f} tok/s, "
+                 f"prefill ~{r.prefill_tps:.0f} tok/s; {'fits' if r.fits else 'DOES NOT FIT'}")
+    workers = ",".join(f"{_addr(h.address)}:50052" for h in mp.hosts.hosts[1:])
+    lines.append(f"  on each worker: heavylift worker start --host ADDRESS   (then on {mp.hosts.hosts[0].name}:)")
+    lines.append(f"  heavylift serve MODEL --workers {workers} --network {mp.hosts.network.key}")
+    lines.append(f"  (llama-server flags: --rpc {workers} {' '.join(r.flags.argv())})")
+    if mp.vllm:
+        v = mp.vllm
+        lines += ["", f"vLLM over Ray: tensor parallel {v.tensor_parallel} x pipeline parallel {v.pipeline_parallel}: {v.note}",
+                  "  per-host commands: heavylift cluster plan MODEL --hosts FILE"]
+    else:
+        lines += ["", "vLLM: not every host has NVIDIA GPUs (vLLM keeps every weight on a GPU)"]
+    lines += ["", "assumptions:"] + [f"  - {n}" for n in r.notes]
+    return lines
+
+
+def _addr(text: str) -> str:
+    return text.partition("@")[0]
+
+
+def format_compare(rows: list[dict]) -> list[str]:
+    lines = [f"{'HOSTS':>5} {'SHAPE':18} {'ENGINE':22} {'FITS':5} {'DECODE tok/s':>12}  NOTE"]
+    for r in rows:
+        tps = f"{r['decode_tps']:.1f}" if r["decode_tps"] is not None else "-"
+        lines.append(f"{r['hosts']:>5} {r['shape']:18} {r['engine']:22} {'yes' if r['fits'] else 'NO':5} {tps:>12}  "
+                     f"{r['note'][:90]}")
+    return lines
+
+
+def multihost_json(mp: MultiHostPlan) -> dict:
+    r = mp.rpc
+    return {"model": mp.model, "engine": mp.engine, "why": mp.why, "network": mp.hosts.network.key,
+            "rpc": {"fits": r.fits, "flags": r.flags.argv(), "decode_tps": r.decode_tps, "prefill_tps": r.prefill_tps,
+                    "network_s_per_token": r.network_s_per_token,
+                    "hosts": [{"name": h.name, "layers": h.layers, "output_layer": h.has_output,
+                               "used_bytes": h.used_bytes, "usable_bytes": h.usable_bytes,
+                               "decode_s": h.decode_s} for h in r.hosts], "assumptions": r.notes},
+            "vllm": None if mp.vllm is None else {
+                "tensor_parallel_size": mp.vllm.tensor_parallel, "pipeline_parallel_size": mp.vllm.pipeline_parallel,
+                "weights_bytes": mp.vllm.weights_bytes, "gpu_bytes": mp.vllm.gpu_bytes, "fits": mp.vllm.fits,
+                "note": mp.vllm.note}}
