@@ -103,3 +103,43 @@ def test_llama_args_carry_rpc_workers():
     # the user's own --rpc wins over ours
     mine = LlamaArgs("/m.gguf", rpc_servers=["10.0.0.2:50052"], extra_args=["--rpc", "10.9.9.9:1"]).argv()
     assert mine.count("--rpc") == 1 and mine[-1] == "10.9.9.9:1"
+
+
+def test_vllm_model_checks_before_launch(tmp_path):
+    from heavylift.engines import vllm_model as vm
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"],
+                                                    "max_position_embeddings": 8192}))
+    (folder / "model.safetensors").write_bytes(b"\0" * 4096)
+    hf = vm.resolve_hf(str(folder))
+    assert (hf.name, hf.weights_bytes, hf.architectures) == ("m", 4096, ["LlamaForCausalLM"])
+    vm.check_supported(hf, {"LlamaForCausalLM"})
+    with pytest.raises(UsageError, match="vLLM does not support LlamaForCausalLM"):
+        vm.check_supported(hf, {"MixtralForCausalLM"})
+    vm.check_fits_cpu(hf, 1, 2 << 30)
+    with pytest.raises(UsageError, match="needs 1.0 GiB on vLLM's CPU build"):
+        vm.check_fits_cpu(hf, 1, 512 << 20)
+    big = vm.HfModel(folder, "big", ["X"], 200 << 30, None)
+    with pytest.raises(UsageError, match="do not fit vLLM's way"):
+        vm.check_fits_gpus(big, [80 << 30, 80 << 30], 0.9)
+    vm.check_fits_gpus(big, [80 << 30] * 4, 0.9)
+
+
+def test_vllm_wants_an_export_of_a_gguf(installed):
+    from heavylift.engines.vllm_model import resolve_hf
+
+    with pytest.raises(UsageError, match="run `heavylift models export-hf default` first"):
+        resolve_hf("default", _EmptyExports())
+
+
+class _EmptyExports:
+    """A ModelStore stand-in whose model has no export yet (the shared cache may hold one)."""
+
+    def resolve(self, name):
+        from heavylift.models.model_store import ModelStore
+
+        stored = ModelStore().resolve(name)
+        stored.name = f"not-exported-{id(self)}"
+        return stored

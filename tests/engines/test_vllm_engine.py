@@ -100,7 +100,7 @@ def test_serve_vllm_then_analyze_and_ask(vllm, exported, tmp_path):
                       "--task", "extract", "--schema", str(schema), "--name", "vllm-job", "--ctx", "2048",
                       "--max-tokens", "64", timeout=600)
         assert job.returncode == 0, job.stderr[-3000:]
-        assert "vllm: no slot pinning" in job.stderr and "automatic prefix caching" in job.stderr, job.stderr
+        assert "vllm engine: no slot pinning" in job.stderr and "automatic prefix caching" in job.stderr, job.stderr
         assert "no KV save/restore" in job.stderr
         rows = run_cli("results", "vllm-job", "--format", "jsonl", timeout=60)
         results = [json.loads(line) for line in rows.stdout.splitlines() if line.strip()]

@@ -77,7 +77,7 @@ class EngineSession:
             self.engine.attach()
         self.info = self._probe()
         for fallback in self.info.capabilities.fallbacks():
-            self.say(f"analyze: {self.engine.name}: {fallback}")
+            self.say(f"analyze: {self.info.capabilities.dialect} engine: {fallback}")
         return self.info
 
     def stop(self) -> None:

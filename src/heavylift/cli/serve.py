@@ -119,6 +119,9 @@ def _split_over_workers(args: argparse.Namespace) -> LlamaArgs:
     for h in split.rpc.hosts:
         where = ranges(h.layers) + (" +output" if h.has_output else "")
         say(f"serve:   {h.name:24} layers {where:12} {h.used_bytes / 2**30:7.2f} GiB of {h.usable_bytes / 2**30:.2f}")
+    for h in split.rpc.hosts[1:]:
+        if not h.layers and not h.has_output:
+            say(f"serve: note: worker {h.name} gets no layer: its share of the memory is less than one layer's")
     say(f"serve: predicted decode ~{split.rpc.decode_tps:.1f} tok/s over {net.name} "
         f"({split.rpc.network_s_per_token * 1000:.2f} ms of network per token)")
     flags = split.settings_flags

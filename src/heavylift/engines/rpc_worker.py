@@ -80,8 +80,12 @@ class RpcWorker(ProcessEngine):
 
     def workers_arg(self) -> str:
         """What to give `heavylift serve --workers` for this worker."""
-        mem = f"={self.config.mem_bytes}" if self.config.mem_bytes else ""
-        return f"{self.config.endpoint}{mem}"
+        mem = self.config.mem_bytes
+        if not mem:
+            return str(self.config.endpoint)
+        unit = next((u for u, n in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)) if mem % n == 0), None)
+        size = f"{mem // {'GiB': 1 << 30, 'MiB': 1 << 20, 'KiB': 1 << 10}[unit]}{unit}" if unit else str(mem)
+        return f"{self.config.endpoint}={size}"
 
 
 def worker(host: str, port: int, mem_bytes: int | None, num_threads: int | None, is_risk_accepted: bool) -> RpcWorker:
