@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -113,6 +115,17 @@ def test_serve_vllm_then_analyze_and_ask(vllm, exported, tmp_path):
         ask = run_cli("ask", "What is the rent?", "--file", str(doc), "--endpoint", serve.url, "--max-tokens", "24",
                       timeout=300)
         assert ask.returncode == 0 and ask.stdout.strip(), ask.stderr
+        # the exported tokenizer (vLLM's /tokenize) splits text exactly as llama.cpp does
+        text = "Hello world! The year 2024 was 12345 days'  long.\n\nIt's   fine:\tok? <|im_start|>user"
+        vllm_ids = httpx.post(serve.url.removesuffix("/v1") + "/tokenize",
+                              json={"prompt": text, "add_special_tokens": False}, timeout=60).json()["tokens"]
+        llama = ServeProcess("--port", str(free_port()))
+        try:
+            llama_ids = httpx.post(llama.url.removesuffix("/v1") + "/tokenize",
+                                   json={"content": text, "parse_special": True}, timeout=60).json()["tokens"]
+        finally:
+            llama.stop()
+        assert vllm_ids == llama_ids
     finally:
         log = serve.stop(timeout_s=60)
     assert "serve: stopped" in log and "Traceback" not in log
@@ -142,9 +155,11 @@ def test_cluster_status_reads_a_real_ray_head(vllm, tmp_path):
         subprocess.run([str(vllm.python), "-m", "pip", "install", "-q", "ray==2.60.0"], check=True, timeout=900)
         ray = find_ray()
     port = free_port()
+    temp = tempfile.mkdtemp(prefix="hlray-", dir="/tmp")  # Ray's unix sockets live here: keep the path short
+    log = open(tmp_path / "ray.log", "w")
     head = subprocess.Popen([str(ray), "start", "--head", "--block", "--num-gpus=2", "--num-cpus=1", f"--port={port}",
-                             "--include-dashboard=false", f"--temp-dir={tmp_path / 'ray'}", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+                             "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 180
@@ -153,10 +168,12 @@ def test_cluster_status_reads_a_real_ray_head(vllm, tmp_path):
             if ok.returncode == 0 or time.monotonic() > deadline:
                 break
             time.sleep(3)
-        assert ok.returncode == 0, ok.stderr
+        assert ok.returncode == 0, ok.stderr + (tmp_path / "ray.log").read_text()[-2000:]
         assert "1 node(s), 2 GPU(s)" in ok.stdout
         bad = run_cli("cluster", "status", "--address", address, "--gpus", "4", timeout=120)
         assert bad.returncode == 2 and "has 2 GPU(s) on 1 node(s), the plan needs 4" in bad.stderr, bad.stderr
     finally:
         head.terminate()  # --block: Ray stops the processes it started when this one ends
         head.wait(timeout=60)
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
