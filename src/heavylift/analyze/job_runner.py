@@ -25,9 +25,10 @@ def open_session(job: Job, say: Callable[[str], None], engine: Engine | None = N
                              kv_key=kv_key(config.model, str(engine.model_path), config.engine_args),
                              endpoint_wait_s=wait_s)
     if config.endpoint:
+        from heavylift.engines.credentials import client_api_key
         from heavylift.engines.remote import RemoteEngine
 
-        return EngineSession(RemoteEngine(config.endpoint, os.environ.get("HEAVYLIFT_API_KEY")), say,
+        return EngineSession(RemoteEngine(config.endpoint, client_api_key()), say,
                              supervised=False, owned=False, kv_key="remote", endpoint_wait_s=wait_s)
     from heavylift.engines.launch import local_engine
 

@@ -25,6 +25,9 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "run-batch": "run an OpenAI Batch API file offline (JSONL in, JSONL out), durably",
+    "quantize": "make GGUF quants of a Hugging Face folder or a GGUF (llama-quantize)",
+    "verify": "is a quant good enough for MY documents? compare it with a reference",
     "worker": "lend this machine to a `serve --workers` (llama.cpp RPC worker)",
     "cluster": "multi-node vLLM with Ray: per-host commands, and a check of the running cluster",
 }
@@ -40,10 +43,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, summary in SUBCOMMANDS.items():
-        if importlib.util.find_spec(f"heavylift.cli.{name}") is None:
+        module = f"heavylift.cli.{name.replace('-', '_')}"  # run-batch lives in run_batch.py
+        if importlib.util.find_spec(module) is None:
             continue
         if wanted in (None, name) or wanted not in SUBCOMMANDS:
-            importlib.import_module(f"heavylift.cli.{name}").add_parser(sub, summary)
+            importlib.import_module(module).add_parser(sub, summary)
         else:
             sub.add_parser(name, help=summary)  # listed in --help without importing its deps
     apply_env_defaults(parser)

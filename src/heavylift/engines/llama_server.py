@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from heavylift.engines.base import EngineCapabilities
+from heavylift.engines.credentials import engine_env, redact_argv
 from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.process import ProcessEngine
 from heavylift.engines.registry import register_engine
@@ -38,6 +40,7 @@ class LlamaServerConfig:
 
     @property
     def api_key(self) -> str | None:
+        """Passed as LLAMA_API_KEY in the child's environment, never on argv (engines/credentials.py)."""
         return self.settings.api_key
 
     @property
@@ -48,6 +51,10 @@ class LlamaServerConfig:
     def alias(self) -> str | None:
         return self.settings.alias
 
+    @property
+    def slot_save_path(self) -> Path | None:
+        return self.settings.slot_save_path
+
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
@@ -56,7 +63,8 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, port: int, api_key: str | None) -> None:
     """Refuse a public bind without a key, and a port someone else holds."""
     if not is_loopback(host) and not api_key:
-        raise UsageError(f"refusing to bind {host} without an API key; pass --api-key (or HEAVYLIFT_API_KEY), or bind 127.0.0.1")
+        raise UsageError(f"refusing to bind {host} without an API key; set HEAVYLIFT_SERVE_API_KEY "
+                         "(or --api-key-file FILE), or bind 127.0.0.1")
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range; choose 1-65535")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -91,6 +99,16 @@ class LlamaServer(ProcessEngine):
     @property
     def command(self) -> list[str]:
         return self.config.args()
+
+    @property
+    def printable_command(self) -> str:
+        """The command line to show a user: no secrets (they are not on it, and any flag is masked)."""
+        return shlex.join(redact_argv(self.command))
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The key goes to the child as LLAMA_API_KEY, never on argv (engines/credentials.py)."""
+        return engine_env(self.config.api_key)
 
     @property
     def model_path(self) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from heavylift.engines.base import EngineCapabilities
+from heavylift.engines.credentials import engine_env
 from heavylift.engines.llama_server import check_bind
 from heavylift.engines.process import ProcessEngine
 from heavylift.engines.registry import register_engine
@@ -68,7 +68,7 @@ class VllmServer(ProcessEngine):
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != API_KEY_VAR}
+        env = {k: v for k, v in engine_env(None).items() if k != API_KEY_VAR}  # no stray keys of ours
         # Weights are local: never reach for the Hugging Face hub, and send no usage statistics.
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1",
                    **self.config.env)
