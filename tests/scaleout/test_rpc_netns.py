@@ -156,7 +156,7 @@ def test_worker_killed_mid_request_then_back(hosts):
         assert again == expected
     finally:
         log = serve.stop()
-    assert re.search(r"engine exited \(code -?\d+\): .*(recv failed|Remote RPC server crashed)", log), log
+    assert re.search(r"engine exited \(code -?\d+\): ", log), log  # with the engine log's last error
     assert f"worker {hosts[1].endpoint} is unreachable" in log and "waiting for it" in log, log
     assert "engine restarted" in log, log
     assert "Traceback" not in log
