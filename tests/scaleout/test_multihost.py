@@ -121,7 +121,9 @@ def test_engine_choice_over_hosts():
     gpu = plan_hosts(resolve("qwen3-235b-a22b", "Q4_K_M"), ContextConfig(32768, 1), parse_hosts(GPU_NODES))
     assert gpu.engine == "vllm" and (gpu.vllm.tensor_parallel, gpu.vllm.pipeline_parallel) == (4, 2)
     mixed = plan_hosts(resolve("qwen3-235b-a22b", "Q3_K_M"), ContextConfig(32768, 1), parse_hosts(MIXED))
-    assert mixed.engine == "llama.cpp-rpc" and mixed.vllm is None and mixed.rpc.fits
+    assert mixed.engine == "llama.cpp" and "alone" in mixed.why and mixed.vllm is None and mixed.rpc.fits
+    big = plan_hosts(resolve("qwen3-235b-a22b", "Q8_0"), ContextConfig(32768, 1), parse_hosts(MIXED))
+    assert big.engine == "llama.cpp-rpc" and big.rpc.fits  # 233 GiB: no single host holds it
     rows = compare_hosts(resolve("qwen3-235b-a22b", "Q3_K_M"), ContextConfig(32768, 1), parse_hosts(GPU_NODES))
     shapes = [(r["shape"], r["engine"]) for r in rows]
     assert ("2 nodes x 4 GPUs", "vLLM TP4 x PP2") in shapes and ("1 node x 4 GPUs", "llama.cpp") in shapes
@@ -173,7 +175,7 @@ def test_cli_plan_hosts_and_cluster_plan(tmp_path):
     proc = run_cli("plan", "qwen3-235b-a22b", "--quant", "Q3_K_M", "--ctx", "32768", "--hosts", str(hosts), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["engine"] == "llama.cpp-rpc" and len(data["rpc"]["hosts"]) == 3 and data["rpc"]["decode_tps"] > 0
+    assert data["engine"] == "llama.cpp" and len(data["rpc"]["hosts"]) == 3 and data["rpc"]["decode_tps"] > 0
     # vLLM cannot serve a hosts file with a GPU-less host, and refuses weights that do not fit its way
     proc = run_cli("cluster", "plan", "qwen3-235b-a22b", "--hosts", str(hosts))
     assert proc.returncode == 2 and "vLLM needs NVIDIA GPUs on every host" in proc.stderr

@@ -205,8 +205,14 @@ def plan_hosts(src: ModelSource, cfg: ContextConfig, hosts: HostsFile) -> MultiH
         usable.append(ram + vram if i == 0 else vram or ram)
     rpc = rpc_plan(src, cfg, [h.name for h in hosts.hosts], usable, rigs, hosts.network)
     vllm = vllm_cluster(src, rigs)
+    from heavylift.plan.planner import make_plan
+
+    alone = make_plan(src, rigs[0], cfg, suggest=False)
     if vllm and vllm.fits:
         engine, why = "vllm", "the BF16 weights fit the GPUs: vLLM (TP within nodes, PP across) for throughput"
+    elif alone.fits and alone.decode_tps >= rpc.decode_tps:
+        engine, why = "llama.cpp", (f"it fits on {hosts.hosts[0].name} alone at ~{alone.decode_tps:.1f} tok/s, faster "
+                                    f"than split over the hosts (~{rpc.decode_tps:.1f}): the split only adds capacity")
     elif rpc.fits:
         engine, why = "llama.cpp-rpc", ("the weights do not fit vLLM's way (all on GPUs, BF16)" if vllm else
                                          "not every host has NVIDIA GPUs for vLLM") + "; llama.cpp RPC pools the memory"
