@@ -185,3 +185,18 @@ def test_cli_plan_hosts_and_cluster_plan(tmp_path):
     assert proc.returncode == 2 and "does not fit vLLM's way" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("plan", "qwen3-235b-a22b", "--hosts", str(tmp_path / "missing.txt"))
     assert proc.returncode == 2 and "cannot read hosts file" in proc.stderr
+
+
+def test_cluster_status_without_ray(tmp_path):
+    import os
+    import sys
+
+    env = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HEAVYLIFT_CACHE_DIR": str(tmp_path)}
+    proc = run_cli("cluster", "status", "--gpus", "2", env=env)
+    assert proc.returncode == 1 and "Ray is not installed here" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_registry_knows_the_engines():
+    from heavylift.engines.registry import engine_names
+
+    assert {"llama-server", "vllm", "remote"} <= set(engine_names())
