@@ -68,5 +68,18 @@ def vllm_engine(model: str, *, ctx_size: int = 4096, num_parallel: int = 1, host
         available = vm.available_ram_bytes()
         if available:
             vm.check_fits_cpu(hf, space, available)
+    else:
+        # a GPU build (HEAVYLIFT_VLLM_PYTHON): tensor parallel over this machine's GPUs, as the planner
+        # prints it (plan/planner.py vllm_args), every weight on them
+        from heavylift.hardware.spec import detect_local
+        from heavylift.plan.model_source import resolve
+
+        gpus = detect_local().gpus
+        if gpus:
+            n_head = resolve(str(hf.folder), None).arch.n_head
+            n = len(gpus)
+            settings.tensor_parallel_size = n if n_head % n == 0 and n & (n - 1) == 0 else 1
+            settings.gpu_memory_utilization = 0.90
+            vm.check_fits_gpus(hf, [g.memory_bytes for g in gpus[:settings.tensor_parallel_size]], 0.90)
     log_path = paths.logs_dir() / f"vllm-{hf.name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     return VllmServer(VllmServerConfig(install.python, settings, api_key, log_path, env))
