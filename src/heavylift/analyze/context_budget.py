@@ -15,7 +15,7 @@ def _tokens(client: EngineClient, body: str, task: TaskSpec, note: str = "") -> 
 def prompt_tokens(client: EngineClient, body: str, tasks: list[TaskSpec], note: str = "") -> int:
     """Tokens of the longest prompt any task makes on this body (template and special tokens included)."""
     longest = max(tasks, key=lambda t: len(messages_for("", t)[-1]["content"]))
-    return len(_tokens(client, body, longest, note))
+    return client.count_chat_tokens(messages_for(body, longest, note))
 
 
 def prefix_tokens(client: EngineClient, body: str, tasks: list[TaskSpec], note: str = "") -> int:

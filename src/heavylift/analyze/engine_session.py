@@ -1,5 +1,6 @@
-"""The engine a job runs on: our own llama-server under the Supervisor, or an endpoint. Knows what
-the engine can do (slot pinning, KV save/restore) and what to record with each answer."""
+"""The engine a job runs on: our own engine under the Supervisor, or an endpoint. Knows what the
+engine can do (its EngineCapabilities: slot pinning, KV save/restore, tokenizer) and what to record
+with each answer."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from heavylift.analyze.kv_cache import (
     local_build_id,
     model_fingerprint,
 )
-from heavylift.engines.base import Engine
+from heavylift.engines.base import Engine, EngineCapabilities
 from heavylift.errors import EndpointError, EngineError
 
 __all__ = ["EngineInfo", "EngineSession", "kv_dir"]
+
+VLLM_IN_FLIGHT = 256
 
 
 @dataclass
@@ -31,8 +34,13 @@ class EngineInfo:
     n_ctx_train: int | None  # the model's trained context (llama-server caps each slot there)
     architecture: str | None  # general.architecture of the model file (None: unknown, an endpoint)
     model_path: Path | None
-    is_llama_server: bool  # accepts id_slot / cache_prompt / json_schema, has /tokenize
-    can_save_kv: bool  # we control its --slot-save-path
+    capabilities: EngineCapabilities
+    can_save_kv: bool  # it can save slots, into the folder we read them from
+
+    @property
+    def is_llama_server(self) -> bool:
+        """Requests may carry llama-server's own fields (id_slot, cache_prompt, json_schema)."""
+        return self.capabilities.dialect == "llama-server"
 
 
 class EngineSession:
@@ -57,13 +65,11 @@ class EngineSession:
 
     @property
     def engine_pid(self) -> int | None:
-        server = _llama_server(self.engine)
-        return server.pid if server else None
+        return self.engine.pid
 
     @property
     def model_path(self) -> Path | None:
-        server = _llama_server(self.engine)
-        return Path(server.config.model_path) if server else None
+        return self.engine.model_path
 
     def start(self) -> EngineInfo:
         if self.owned and self.supervised:
@@ -73,9 +79,11 @@ class EngineSession:
             self.supervisor.start()
         elif self.owned:
             self.engine.start()
-        elif not self.engine.is_healthy():
-            raise EndpointError(f"endpoint {self.engine.openai_base_url} is not answering; start it or check the URL")
+        else:
+            self.engine.attach()
         self.info = self._probe()
+        for fallback in self.info.capabilities.fallbacks():
+            self.say(f"analyze: {self.info.capabilities.dialect} engine: {fallback}")
         if self.info.can_save_kv and self.info.model_path:
             self.kv_key = cache_key(model_fingerprint(self.info.model_path), self._build_id(),
                                     self.engine_args, self.info.n_ctx_slot or 0, self.info.num_slots)
@@ -96,11 +104,13 @@ class EngineSession:
         return (self.info.engine_version if self.info else None) or "unknown"
 
     def _probe(self) -> EngineInfo:
+        caps = self.engine.capabilities
+        if caps.dialect == "vllm":
+            return self._probe_vllm(caps)
         try:
-            props = self.client.props()
+            props = self.client.props() if caps.dialect == "llama-server" else {}
         except EndpointError:
             props = {}
-        is_llama = "default_generation_settings" in props
         settings = props.get("default_generation_settings") or {}
         version = None
         if self.owned:
@@ -118,7 +128,7 @@ class EngineSession:
                 n_ctx_train = gguf.get(f"{arch}.context_length")
             except Exception:  # a header we cannot read only costs us these two facts
                 pass
-        if n_ctx_train is None and is_llama:
+        if n_ctx_train is None and caps.dialect == "llama-server":
             n_ctx_train = _n_ctx_train_of(self.client)
         return EngineInfo(
             model=props.get("model_alias") or Path(props.get("model_path", "")).stem or "unknown",
@@ -127,9 +137,24 @@ class EngineSession:
             num_slots=int(props.get("total_slots") or 1),
             n_ctx_slot=settings.get("n_ctx") or props.get("n_ctx"),
             n_ctx_train=n_ctx_train, architecture=arch, model_path=path,
-            is_llama_server=is_llama,
-            can_save_kv=is_llama and _slot_save_path(self.engine) == kv_dir(),
+            capabilities=caps,
+            can_save_kv=caps.kv_save and self.engine.slot_save_path == kv_dir(),
         )
+
+    def _probe_vllm(self, caps: EngineCapabilities) -> EngineInfo:
+        """vLLM: the served model and its max_model_len from /v1/models, the version from /version."""
+        try:
+            model = (self.client.get_json("/v1/models").get("data") or [{}])[0]
+            version = self.client.get_json("/version").get("version")
+        except (EndpointError, ValueError, AttributeError):
+            model, version = {}, None
+        return EngineInfo(model=model.get("id") or "unknown", quantization=None,
+                          engine_version=f"vLLM {version}" if version else None,
+                          # no slots: vLLM batches (and queues beyond --max-num-seqs) whatever arrives,
+                          # so the job's --parallel alone decides how many requests are in flight
+                          num_slots=VLLM_IN_FLIGHT,
+                          n_ctx_slot=model.get("max_model_len"), n_ctx_train=None, architecture=None,
+                          model_path=self.model_path, capabilities=caps, can_save_kv=False)
 
     def kv_file(self, prefix_text: str) -> str | None:
         """Saved-KV file name for this prefix on this exact model, engine build and layout (None: no saving)."""
@@ -161,17 +186,3 @@ def _n_ctx_train_of(client) -> int | None:
         return (data[0].get("meta") or {}).get("n_ctx_train")
     except (EndpointError, ValueError, AttributeError):
         return None
-
-
-def _llama_server(engine: Engine):
-    """The engine as a llama-server process we (or our caller) started, else None (an endpoint)."""
-    from heavylift.engines.llama_server import LlamaServer
-
-    return engine if isinstance(engine, LlamaServer) else None
-
-
-def _slot_save_path(engine: Engine) -> Path | None:
-    """Where a llama-server we started writes slot files (unknown for an endpoint: no KV files then)."""
-    server = _llama_server(engine)
-    path = server.config.settings.slot_save_path if server else None
-    return Path(path) if path else None

@@ -176,9 +176,8 @@ def check_budget(store: JobStore, job: Job, session: EngineSession, say: Callabl
     subjects = [s for s in store.subjects(job.id) if s["id"] in pending and s["num_prompt_tokens"] is None]
     if not subjects:
         return
-    if not info.is_llama_server:
-        say("analyze: this endpoint has no /tokenize; prompt sizes are unknown and not checked")
-        return
+    if not info.capabilities.tokenize:
+        return  # said once when the session started (EngineCapabilities.fallbacks)
     n_ctx = info.n_ctx_slot or config.ctx_per_slot
     did_split = False
     for subject in subjects:
@@ -189,7 +188,9 @@ def check_budget(store: JobStore, job: Job, session: EngineSession, say: Callabl
             note = MAP_NOTE.format(index=subject["chunk_index"], total=subject["num_chunks"])
         try:
             n = prompt_tokens(session.client, subject["body"], config.tasks, note)
-            n_prefix = prefix_tokens(session.client, subject["body"], config.tasks, note)
+            # the shared prefix is measured on token lists only llama-server returns (vLLM caches prefixes itself)
+            n_prefix = (prefix_tokens(session.client, subject["body"], config.tasks, note)
+                        if info.is_llama_server else None)
         except EndpointError as e:
             raise HeavyliftError(f"could not count tokens with the engine: {e}") from None
         store.set_prompt_tokens(subject["id"], n, n_prefix)

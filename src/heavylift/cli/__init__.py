@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, str] = {
     "quantize": "make GGUF quants of a Hugging Face folder or a GGUF (llama-quantize)",
     "verify": "is a quant good enough for MY documents? compare it with a reference",
     "kv": "list or clean the saved KV-cache files",
+    "worker": "lend this machine to a `serve --workers` (llama.cpp RPC worker)",
+    "cluster": "multi-node vLLM with Ray: per-host commands, and a check of the running cluster",
 }
 
 

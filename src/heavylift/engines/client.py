@@ -1,6 +1,9 @@
-"""HTTP client for an OpenAI-compatible engine, plus llama-server's own endpoints.
+"""HTTP client for an OpenAI-compatible engine, plus the engines' own endpoints.
 
-All traffic to engines goes through here; failures become one-line EndpointErrors.
+All traffic to engines goes through here; failures become one-line EndpointErrors. `dialect`
+(the engine's EngineCapabilities.dialect) says how the extras are spoken: llama-server's
+/tokenize + /apply-template, or vLLM's /tokenize (tools/server/README.md; vLLM
+entrypoints/serve/tokenize/protocol.py).
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ class ChatResult:
 
 
 class EngineClient:
-    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 dialect: str = "llama-server"):
+        self.dialect = dialect
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
             self.base_url = self.base_url[: -len("/v1")]
@@ -187,9 +192,31 @@ class EngineClient:
             raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__})") from None
         yield _result("".join(pieces), finish, last)
 
-    # -- llama-server specific ------------------------------------------------------------
+    # -- tokens: llama-server and vLLM ----------------------------------------------------
     def tokenize(self, text: str, add_special: bool = False) -> list[int]:
+        if self.dialect == "vllm":
+            return self.post_json("/tokenize", {"prompt": text, "add_special_tokens": add_special})["tokens"]
         return self.post_json("/tokenize", {"content": text, "add_special": add_special})["tokens"]
+
+    def count_chat_tokens(self, messages: list[dict[str, str]]) -> int:
+        """Prompt tokens of a chat request, chat template and special tokens included, counted the
+        way the engine itself will (llama-server: /apply-template then /tokenize with specials;
+        vLLM: /tokenize with the messages)."""
+        if self.dialect == "vllm":
+            return int(self.post_json("/tokenize", {"messages": messages, "add_generation_prompt": True})["count"])
+        return len(self.tokenize(self.apply_template(messages), add_special=True))
+
+    def context_tokens(self) -> int | None:
+        """Context of one request (a llama-server slot: /props; vLLM: max_model_len in /v1/models)."""
+        try:
+            if self.dialect == "vllm":
+                return (self.get_json("/v1/models").get("data") or [{}])[0].get("max_model_len")
+            props = self.props()
+        except (EndpointError, ValueError, AttributeError):
+            return None
+        return (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+
+    # -- llama-server specific ------------------------------------------------------------
 
     def apply_template(self, messages: list[dict[str, str]]) -> str:
         return self.post_json("/apply-template", {"messages": messages})["prompt"]

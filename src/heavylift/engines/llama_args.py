@@ -37,6 +37,7 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "cache_v": ("-ctv", "--cache-type-v"),
     "gpu_layers": ("-ngl", "--gpu-layers", "--n-gpu-layers"),
     "tensor_split": ("-ts", "--tensor-split"),
+    "rpc": ("--rpc",),
     "kv_unified": ("-kvu", "--kv-unified"),
     "overrides": ("-ot", "--override-tensor", "-ncmoe", "--n-cpu-moe", "-cmoe", "--cpu-moe"),
     "fit": ("-fit", "--fit"),
@@ -73,6 +74,7 @@ class LlamaArgs:
     n_gpu_layers: int | None = None  # -1 = "auto", -2 = "all" (common/arg.cpp)
     is_kv_unified: bool = False
     tensor_split: list[str] = field(default_factory=list)
+    rpc_servers: list[str] = field(default_factory=list)  # RPC workers HOST:PORT, devices RPC0.. in this order
     tensor_overrides: list[tuple[str, str]] = field(default_factory=list)  # ("-ot", "RE=DEV") / ("--n-cpu-moe", "K"), in order
     is_fit_off: bool = True  # never let the engine shrink the context or move layers on its own
     host: str | None = None
@@ -111,6 +113,8 @@ class LlamaArgs:
             opt("cache_v", "-ctv", self.kv_type)
         if self.is_kv_unified:
             chunks.append(("kv_unified", ["-kvu"]))
+        if self.rpc_servers:
+            opt("rpc", "--rpc", ",".join(self.rpc_servers))
         opt("gpu_layers", "-ngl", {-1: "auto", -2: "all"}.get(self.n_gpu_layers or 0, self.n_gpu_layers))
         if self.tensor_split:
             opt("tensor_split", "--tensor-split", ",".join(self.tensor_split))
@@ -200,6 +204,8 @@ def _set(out: LlamaArgs, group: str, flag: str, value: str) -> None:
         out.n_gpu_layers = {"auto": -1, "all": -2}.get(value.lower()) or _int(flag, value)
     elif group == "tensor_split":
         out.tensor_split = [x for x in re.split(r"[,/]+", value) if x]  # common/arg.cpp splits at , and /
+    elif group == "rpc":
+        out.rpc_servers = [x for x in value.split(",") if x]
     elif group == "fit":
         out.is_fit_off = value.lower() in _FALSEY
     elif group in ("metrics", "jinja", "kv_unified"):

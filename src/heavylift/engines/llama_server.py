@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
 import shlex
-import signal
 import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.base import EngineCapabilities
 from heavylift.engines.credentials import engine_env, redact_argv
 from heavylift.engines.llama_args import LlamaArgs
+from heavylift.engines.process import ProcessEngine
 from heavylift.engines.registry import register_engine
-from heavylift.errors import EngineError, UsageError
+from heavylift.errors import UsageError
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -89,16 +84,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @register_engine("llama-server")
-class LlamaServer(Engine):
+class LlamaServer(ProcessEngine):
     name = "llama-server"
-    capabilities = EngineCapabilities(tokenize=True, slot_save=True, metrics=True)
+    capabilities = EngineCapabilities(dialect="llama-server", slots=True, kv_save=True, prefix_caching=True,
+                                      tokenize=True, json_schema=True, metrics=True)
+    second_sigterm_after_s = 1.0
 
     def __init__(self, config: LlamaServerConfig):
         host = f"[{config.host}]" if ":" in config.host else config.host
-        super().__init__(f"http://{host}:{config.port}", config.api_key)
+        super().__init__(f"http://{host}:{config.port}", config.api_key, config.log_path)
         self.config = config
-        self.process: subprocess.Popen[bytes] | None = None
-        self.ready_s: float | None = None
+        self.max_ready_s = config.max_ready_s
 
     @property
     def command(self) -> list[str]:
@@ -109,91 +105,29 @@ class LlamaServer(Engine):
         """The command line to show a user: no secrets (they are not on it, and any flag is masked)."""
         return shlex.join(redact_argv(self.command))
 
-    def start(self) -> None:
-        check_bind(self.config.host, self.config.port, self.config.api_key)
-        log_path = self.config.log_path
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        started = time.monotonic()
-        try:
-            # Own process group: a Ctrl-C aimed at us does not reach the engine before we stop
-            # it properly, and stop() can signal everything the engine spawned.
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=engine_env(self.config.api_key), preexec_fn=_die_with_parent)
-        except OSError as e:
-            raise EngineError(f"cannot run {self.config.binary}: {e.strerror}; run `heavylift setup`") from None
-        finally:
-            if log_path:
-                log.close()  # the child holds its own descriptor
-        self._wait_ready(started)
-        self.ready_s = time.monotonic() - started
-
-    def _wait_ready(self, started: float) -> None:
-        delay = 0.05
-        while time.monotonic() - started < self.config.max_ready_s:
-            code = self.process.poll() if self.process else None
-            if code is not None:
-                raise EngineError(f"llama-server exited with code {code} while starting: {self.last_log_line()}")
-            if self.client.is_healthy():
-                return
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-        self.stop()
-        raise EngineError(f"llama-server not ready after {self.config.max_ready_s:.0f}s; see {self.config.log_path}")
-
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    @property
+    def env(self) -> dict[str, str]:
+        """The key goes to the child as LLAMA_API_KEY, never on argv (engines/credentials.py)."""
+        return engine_env(self.config.api_key)
 
     @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+    def model_path(self) -> Path:
+        return self.config.model_path
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        proc = self.process
-        if proc is None:
-            return
-        if proc.poll() is None:
-            # llama-server finishes the request in flight on the first SIGTERM and exits at once
-            # on a second one (its "second interrupt" path): give it a moment, then insist.
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=min(1.0, timeout_s))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=max(0.0, timeout_s - 1.0))
-                except subprocess.TimeoutExpired:
-                    _signal_group(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
-        # Anything it left in its group goes too.
-        _signal_group(proc.pid, signal.SIGKILL)
-        self.process = None
+    @property
+    def served_model(self) -> str | None:
+        return self.config.alias
 
-    def last_log_lines(self, n: int = 15) -> list[str]:
-        if not self.config.log_path or not self.config.log_path.exists():
-            return []
-        with open(self.config.log_path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
-            return f.read().decode("utf-8", "replace").splitlines()[-n:]
+    @property
+    def slot_save_path(self) -> Path | None:
+        path = self.config.settings.slot_save_path
+        return Path(path) if path else None
 
-    def last_log_line(self) -> str:
-        """The most telling line of the log: the last error, else the last line."""
-        lines = [ln.strip() for ln in self.last_log_lines(40) if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower() or "failed" in ln.lower()]
-        line = (errors or lines or ["(no output)"])[-1]
-        return f"{line} (log: {self.config.log_path})"
+    def check_start(self) -> None:
+        check_bind(self.config.host, self.config.port, self.config.api_key)
+        if self.config.settings.rpc_servers:
+            # Every worker must answer the handshake first: a restart after a worker died then
+            # waits for it (WorkerUnavailable) instead of crashing again and again.
+            from heavylift.engines import rpc
 
-
-def _die_with_parent() -> None:
-    """Linux: the engine gets SIGTERM if heavylift itself is SIGKILLed, so no orphan keeps the
-    port and the RAM. (PR_SET_PDEATHSIG fires when the spawning thread exits; our spawning
-    threads live as long as the engine is wanted.)"""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+            rpc.probe_all(rpc.parse_endpoints(",".join(self.config.settings.rpc_servers)))

@@ -34,5 +34,5 @@ def create_engine(name: str, **kwargs: Any) -> Engine:
 
 
 def _load_builtin() -> None:
-    # Imported for their @register_engine side effect. vLLM goes here when it lands.
-    from heavylift.engines import llama_server, remote  # noqa: F401
+    # Imported for their @register_engine side effect.
+    from heavylift.engines import llama_server, remote, vllm_server  # noqa: F401

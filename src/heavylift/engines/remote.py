@@ -7,6 +7,9 @@ from heavylift.engines.client import normalize_base_url
 from heavylift.engines.registry import register_engine
 from heavylift.errors import EndpointError
 
+VLLM_CAPABILITIES = EngineCapabilities(dialect="vllm", prefix_caching=True, tokenize=True, json_schema=True,
+                                       metrics=True)
+
 
 @register_engine("remote")
 class RemoteEngine(Engine):
@@ -18,18 +21,32 @@ class RemoteEngine(Engine):
         self.capabilities = EngineCapabilities()
 
     def start(self) -> None:
-        if not self.client.is_healthy():
-            raise EndpointError(f"endpoint {self.openai_base_url} is not answering; start it or check the URL")
-        self.capabilities = self._probe()
+        self.attach()
+
+    def attach(self) -> None:
+        super().attach()
+        self.set_capabilities(probe_capabilities(self))
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Not ours to stop."""
 
-    def _probe(self) -> EngineCapabilities:
-        """A llama-server behind the URL exposes /props; then its extras are usable too."""
-        try:
-            props = self.client.props()
-        except EndpointError:
-            return EngineCapabilities()
-        return EngineCapabilities(tokenize=True, slot_save=bool(props.get("slot_save_path", True)),
-                                  metrics=bool(props.get("endpoint_metrics", False)))
+
+def probe_capabilities(engine: Engine) -> EngineCapabilities:
+    """What the server behind a URL is: llama-server answers /props; vLLM answers /version with
+    its version (vllm/entrypoints/serve/instrumentator/basic.py); anything else is plain OpenAI."""
+    client = engine.client
+    try:
+        props = client.props()
+    except EndpointError:
+        props = None
+    if isinstance(props, dict) and "default_generation_settings" in props:
+        # A llama-server without --slot-save-path refuses slot saves; we cannot see its folder.
+        return EngineCapabilities(dialect="llama-server", slots=True, kv_save=False, prefix_caching=True,
+                                  tokenize=True, metrics=bool(props.get("endpoint_metrics", False)))
+    try:
+        version = client.get_json("/version")
+    except (EndpointError, ValueError):
+        version = None
+    if isinstance(version, dict) and "version" in version:
+        return VLLM_CAPABILITIES
+    return EngineCapabilities()

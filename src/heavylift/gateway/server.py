@@ -10,6 +10,7 @@ Both are maintained, pure-Python to install (wheels), and need nothing at run ti
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import socket
 import threading
@@ -21,9 +22,11 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from heavylift.engines.launch import local_engine
+from heavylift.engines.credentials import redact_argv
+from heavylift.engines.launch import local_engine, vllm_engine
 from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.llama_server import LlamaServer, check_bind
+from heavylift.engines.process import ProcessEngine
 from heavylift.engines.supervisor import Supervisor
 from heavylift.errors import EngineError, UsageError
 from heavylift.gateway.app import GatewayConfig, create_app
@@ -45,6 +48,7 @@ class ServeOptions:
     slot_save_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     settings: LlamaArgs | None = None  # a plan's engine settings (serve --plan); the flags above replace its own
+    engine: str = "llama-server"  # or "vllm"
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     kv_save_min_tokens: int = 1024
 
@@ -73,8 +77,10 @@ def public_url(host: str, port: int) -> str:
 class EngineWatch:
     """The engine's static facts read once, its live state on demand (for the dashboard)."""
 
-    def __init__(self, engine: LlamaServer, supervisor: Supervisor, memory: list[dict] | None = None):
+    def __init__(self, engine: ProcessEngine, supervisor: Supervisor, memory: list[dict] | None = None,
+                 ctx_total: int | None = None, num_parallel: int = 1):
         self.engine = engine
+        self.ctx_total, self.num_parallel = ctx_total, num_parallel
         self.supervisor = supervisor
         self.memory = memory or []
         self._props: dict = {}
@@ -93,11 +99,12 @@ class EngineWatch:
         props = self._props
         slots = self._get("/slots")
         settings = props.get("default_generation_settings") or {}
-        num_slots = props.get("total_slots") or self.engine.config.settings.num_parallel
+        num_slots = props.get("total_slots") or self.num_parallel
         return EngineStatus(
-            model=props.get("model_alias") or self.engine.config.alias, engine=self.engine.name,
-            ctx_total=self.engine.config.settings.ctx_size, ctx_per_slot=settings.get("n_ctx"), num_slots=num_slots,
-            pid=self.engine.pid, restarts=self.supervisor.num_restarts, is_healthy=slots is not None,
+            model=props.get("model_alias") or self.engine.served_model, engine=self.engine.name,
+            ctx_total=self.ctx_total, ctx_per_slot=settings.get("n_ctx"), num_slots=num_slots,
+            pid=self.engine.pid, restarts=self.supervisor.num_restarts,
+            is_healthy=slots is not None if self.engine.capabilities.slots else self.engine.is_healthy(),
             memory=self.memory,
             busy_slots=sum(1 for s in slots if s.get("is_processing")) if isinstance(slots, list) else None)
 
@@ -111,13 +118,17 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
     from heavylift.engines.credentials import new_engine_key
 
     sock = bind_public(options.host, options.port, options.keys)
-    engine = local_engine(options.model, ctx_size=options.ctx, num_parallel=options.parallel,
-                          host="127.0.0.1", api_key=new_engine_key(), extra_args=options.extra_args,
-                          num_threads=options.threads, slot_save_path=options.slot_save_path or kv_dir(),
-                          settings=options.settings)
+    if options.engine == "vllm":
+        engine = vllm_engine(options.model, ctx_size=options.ctx, num_parallel=options.parallel, host="127.0.0.1",
+                             api_key=new_engine_key(), extra_args=options.extra_args, say=say)
+    else:
+        engine = local_engine(options.model, ctx_size=options.ctx, num_parallel=options.parallel,
+                              host="127.0.0.1", api_key=new_engine_key(), extra_args=options.extra_args,
+                              num_threads=options.threads, slot_save_path=options.slot_save_path or kv_dir(),
+                              settings=options.settings)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
-    say(f"serve: starting {engine.printable_command}")
-    say(f"serve: engine log {engine.config.log_path}")
+    say(f"serve: starting {shlex.join(redact_argv(engine.command))}")
+    say(f"serve: engine log {engine.log_path}")
     runner: BatchRunner | None = None
     try:
         try:
@@ -131,19 +142,19 @@ def run_server(options: ServeOptions, say: Callable[[str], None], on_ready: Call
         FileStore(db).sweep()  # what a killed upload left behind
         db.close()
         runner = BatchRunner(engine.base_url, engine.api_key, RunnerConfig(
-            num_slots=options.parallel, can_save_kv=engine.config.settings.slot_save_path == kv_dir(),
-            kv_key=local_cache_key(engine.config.model_path, options.extra_args, options.ctx, options.parallel),
+            num_slots=options.parallel, can_save_kv=engine.capabilities.kv_save and engine.slot_save_path == kv_dir(),
+            kv_key=local_cache_key(engine.model_path, options.extra_args, options.ctx, options.parallel),
             kv_save_min_tokens=options.kv_save_min_tokens), say, is_engine_up=engine.is_healthy)
-        watch = EngineWatch(engine, supervisor, memory)
+        watch = EngineWatch(engine, supervisor, memory, options.ctx, options.parallel)
         app = create_app(GatewayConfig(
             engine_base_url=engine.base_url, engine_api_key=engine.api_key, keys=options.keys,
-            max_upload_bytes=options.max_upload_bytes, served_model=engine.config.alias,
+            max_upload_bytes=options.max_upload_bytes, served_model=engine.served_model,
             engine_status=watch.status, on_batch_change=runner.wake,
             resume_job=_job_resumer(engine, say)))
         runner.start()
         say(f"serve: ready in {engine.ready_s:.1f}s - gateway (OpenAI API, Batch API, dashboard) at "
             f"{public_url(options.host, options.port)}; engine on loopback, pid {engine.pid}")
-        alias = engine.config.alias or options.model
+        alias = engine.served_model or options.model
         _serve(app, sock, supervisor, lambda: on_ready(public_url(options.host, options.port), alias))
     finally:
         if runner:
@@ -197,11 +208,11 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _memory_rows(plan, engine: LlamaServer, say: Callable[[str], None]) -> list[dict]:
-    if not plan or not engine.config.log_path:
+    if not plan or not engine.log_path:
         return []
     from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
 
-    rows = planned_vs_actual(plan, engine.config.log_path)
+    rows = planned_vs_actual(plan, engine.log_path)
     say("serve: planned vs allocated by the engine (its load log):")
     for line in format_comparison(rows):
         say(f"  {line}")

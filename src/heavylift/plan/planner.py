@@ -229,8 +229,9 @@ def vllm_args(src: ModelSource, cfg: ContextConfig, rig: Rig) -> tuple[list[str]
                       f"({budget / 2**30:.0f} GiB); an AWQ/GPTQ checkpoint would be needed")
     tp = n if src.arch.n_head % n == 0 and (n & (n - 1)) == 0 else 1
     pp = n // tp
-    args = ["vllm", "serve", src.hf_repo, "--tensor-parallel-size", str(tp), "--max-model-len",
-            str(cfg.ctx // cfg.n_parallel), "--gpu-memory-utilization", "0.90", "--max-num-seqs", str(cfg.n_parallel)]
-    if pp > 1:
-        args += ["--pipeline-parallel-size", str(pp)]
-    return args, "BF16 weights, KV in the remaining GPU memory"
+    from heavylift.engines.vllm_args import VllmArgs, kv_cache_dtype
+
+    args = VllmArgs(src.hf_repo, tensor_parallel_size=tp, pipeline_parallel_size=pp if pp > 1 else None,
+                    max_model_len=cfg.ctx // cfg.n_parallel, gpu_memory_utilization=0.90, max_num_seqs=cfg.n_parallel,
+                    kv_cache_dtype=kv_cache_dtype(cfg.kv_type) if cfg.kv_type in ("q8_0",) else None)
+    return args.serve_argv(), "BF16 weights, KV in the remaining GPU memory"
