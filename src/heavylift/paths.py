@@ -2,22 +2,23 @@
 
 XDG dirs by default; HEAVYLIFT_HOME puts everything under one folder; HEAVYLIFT_CACHE_DIR and
 HEAVYLIFT_DATA_DIR override each part (tests share the cached engine build but not the database).
+The variables are read through heavylift.settings, like every other.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from heavylift import settings
 
 
 def _root(override_var: str, home_sub: str, xdg_var: str, xdg_fallback: str) -> Path:
-    if os.environ.get(override_var):
-        path = Path(os.environ[override_var]).expanduser()
-    elif os.environ.get("HEAVYLIFT_HOME"):
-        path = Path(os.environ["HEAVYLIFT_HOME"]).expanduser() / home_sub
+    if (override := settings.get(override_var)) is not None:
+        path = override
+    elif (home := settings.get("HEAVYLIFT_HOME")) is not None:
+        path = home / home_sub
     else:
-        xdg = os.environ.get(xdg_var)
-        path = (Path(xdg) if xdg else Path.home() / xdg_fallback) / "heavylift"
+        path = (settings.get(xdg_var) or Path.home() / xdg_fallback) / "heavylift"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+from heavylift import settings
 from heavylift.analyze.context_budget import prompt_tokens, split_body, too_long_message
 from heavylift.analyze.engine_session import EngineSession, kv_dir, kv_key
 from heavylift.analyze.jobs import Job, JobStore, pid_alive
@@ -27,7 +28,7 @@ def open_session(job: Job, say: Callable[[str], None], engine: Engine | None = N
     if config.endpoint:
         from heavylift.engines.remote import RemoteEngine
 
-        return EngineSession(RemoteEngine(config.endpoint, os.environ.get("HEAVYLIFT_API_KEY")), say,
+        return EngineSession(RemoteEngine(config.endpoint, settings.get("HEAVYLIFT_API_KEY")), say,
                              supervised=False, owned=False, kv_key="remote", endpoint_wait_s=wait_s)
     from heavylift.engines.launch import local_engine
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 
-from heavylift import __version__
+from heavylift import __version__, settings
 from heavylift.cli.env_defaults import apply_env_defaults
 from heavylift.errors import HeavyliftError
 
@@ -32,7 +31,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heavylift",
         description="Plan, run and measure very large open LLMs on hardware you own, and put them to "
-        "work on batch document analysis. Every option can also be set as HEAVYLIFT_<OPTION>.",
+        "work on batch document analysis. Some options can also be set by an environment variable "
+        "(each option's help names it; all of them: docs/configuration.md).",
     )
     parser.add_argument("--version", action="version", version=f"heavylift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     try:
+        settings.check_environment()
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         args.extra_args = extra
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug, not bad input: still one line, traceback on request
-        if os.environ.get("HEAVYLIFT_DEBUG"):
+        if settings.is_debug():
             raise
         print(f"heavylift: internal error: {e.__class__.__name__}: {e} "
               "(set HEAVYLIFT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)

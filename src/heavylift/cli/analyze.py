@@ -6,7 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say, sigterm_as_interrupt
+from heavylift.cli.common import (
+    add_engine_options,
+    add_parallel_option,
+    engine_flag_args,
+    positive_float,
+    positive_int,
+    say,
+    sigterm_as_interrupt,
+)
 from heavylift.errors import UsageError
 
 TASKS = ("summarize", "extract", "classify")
@@ -30,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--model", default="default", help="stored model name or .gguf path (default: the default model)")
     p.add_argument("--endpoint", help="an OpenAI-compatible base URL to use instead of starting an engine")
     p.add_argument("--api-key", help="bearer key for --endpoint")
-    p.add_argument("--parallel", type=positive_int, default=1, help="engine slots (documents analysed at once; default 1)")
+    add_parallel_option(p, "engine slots (documents analysed at once; default 1)", default=1)
+    add_engine_options(p)
     p.add_argument("--ctx", type=positive_int, default=8192, help="context tokens per slot (default 8192)")
     p.add_argument("--max-tokens", type=positive_int, default=512, help="longest answer in tokens (default 512)")
     p.add_argument("--name", help="job name (default job-DATE-TIME)")
@@ -105,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         os.environ["HEAVYLIFT_API_KEY"] = args.api_key
-    if args.endpoint and args.extra_args:
-        raise UsageError("engine arguments after `--` need our own engine; drop them or drop --endpoint")
+    engine_args = engine_flag_args(args) + list(args.extra_args)  # kept with the job for `resume`
+    if args.endpoint and engine_args:
+        raise UsageError("engine settings (-ctk/-ctv, -fa, -ngl, or flags after `--`) need our own engine; "
+                         "drop them or drop --endpoint")
     docs, errors = ingest_paths(args.paths)
     for err in errors:
         say(f"analyze: skipping {err.path}: {err.error}")
@@ -116,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
                        max_tokens=args.max_tokens, is_together=args.together, is_split=args.split,
                        kv_save_min_tokens=args.kv_save_min_tokens, max_attempts=args.max_attempts,
                        endpoint_wait_s=args.endpoint_wait, temperature=args.temperature, seed=args.seed,
-                       engine_args=list(args.extra_args))
+                       engine_args=engine_args)
     if not args.endpoint:
         from heavylift.models.model_store import ModelStore
 

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_engine_options,
+    engine_flag_args,
+    positive_float,
+    positive_int,
+    say,
+)
 from heavylift.engines.base import Engine
 from heavylift.engines.client import ChatResult
 from heavylift.engines.launch import local_engine
@@ -29,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--model", default="default", help="stored model name or .gguf path (default: the default model)")
     p.add_argument("--endpoint", help="an OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
     p.add_argument("--api-key", help="bearer key for --endpoint")
-    p.add_argument("--ctx", type=positive_int, help=f"context size for an ephemeral engine (default {DEFAULT_EPHEMERAL_CTX})")
+    add_ctx_option(p, f"context size for an ephemeral engine (default {DEFAULT_EPHEMERAL_CTX})")
+    add_engine_options(p)
     p.add_argument("--max-tokens", type=positive_int, default=512, help="longest answer in tokens (default 512)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: deterministic)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -54,7 +62,7 @@ def pick_engine(args: argparse.Namespace) -> tuple[Engine, str]:
             engine = RemoteEngine(server.base_url)
             if engine.client.is_healthy():
                 return engine, f"running heavylift serve at {server.base_url}"
-    engine = local_engine(args.model, ctx_size=args.ctx or DEFAULT_EPHEMERAL_CTX)
+    engine = local_engine(args.model, ctx_size=args.ctx or DEFAULT_EPHEMERAL_CTX, extra_args=engine_flag_args(args))
     return engine, f"ephemeral engine for {model}"
 
 

@@ -6,7 +6,17 @@ import argparse
 import json
 from pathlib import Path
 
-from heavylift.cli.common import human_bytes, positive_int, say
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_flash_attn_option,
+    add_gpu_layers_option,
+    add_kv_type_options,
+    add_parallel_option,
+    human_bytes,
+    kv_type_of,
+    positive_int,
+    say,
+)
 from heavylift.errors import UsageError
 from heavylift.hardware.spec import parse_hw
 from heavylift.models import catalog
@@ -47,19 +57,23 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "llama-server command line after `--`, to get memory and speed for exactly those flags.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="one or more models (several: side by side)")
     p.add_argument("--quant", help="GGUF file type to predict for non-GGUF inputs (default Q4_K_M; --compare: best that fits)")
-    p.add_argument("--ctx", type=positive_int, help="context tokens, shared by all sequences (llama.cpp -c; default: 32768 per sequence, or the model's trained context if smaller)")
-    p.add_argument("--parallel", type=positive_int, help="parallel sequences (default 1)")
-    p.add_argument("--kv-type", choices=KV_TYPES, help="KV cache type (default f16)")
-    p.add_argument("--ubatch", type=positive_int, help="physical batch size (default 512)")
-    p.add_argument("--batch", type=positive_int, help="logical batch size (default 2048)")
-    p.add_argument("--no-flash-attn", action="store_true", help="plan without flash attention")
+    add_ctx_option(p, "context tokens, shared by all sequences (default: 32768 per sequence, or the model's "
+                      "trained context if smaller)")
+    add_parallel_option(p, "parallel sequences (default 1)")
+    add_kv_type_options(p, KV_TYPES)
+    p.add_argument("-ub", "--ubatch", "--ubatch-size", dest="ubatch", type=positive_int, metavar="N",
+                   help="physical batch size (default 512)")
+    p.add_argument("-b", "--batch", "--batch-size", dest="batch", type=positive_int, metavar="N",
+                   help="logical batch size (default 2048)")
+    add_flash_attn_option(p)
+    p.add_argument("--no-flash-attn", dest="flash_attn", action="store_const", const="off",
+                   help="plan without flash attention (= -fa off)")
     p.add_argument("--prompt-tokens", type=positive_int, help="prompt length for TTFT (default min(ctx, 150000))")
     p.add_argument("--depth", type=_non_negative, metavar="N",
                    help="decode speed with N tokens already in the cache (default: the full context of one sequence)")
     p.add_argument("--hw", default="local", help="'local' (default) or a spec like \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
     g = p.add_argument_group("evaluate these llama-server placement flags (instead of the planner's own choice)")
-    g.add_argument("-ngl", "--n-gpu-layers", dest="n_gpu_layers", metavar="N",
-                   help="layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
+    add_gpu_layers_option(g, "layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
     g.add_argument("-ts", "--tensor-split", dest="tensor_split", metavar="A,B,...", help="share of layers per GPU")
     g.add_argument("-ot", "--override-tensor", dest="placement_overrides", action=_Ordered, metavar="RE=DEV",
                    help="tensors whose name matches RE go to DEV (CPU, CUDA0, ...); repeatable, first match wins")
@@ -82,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:24} {a.arch:10} {a.n_layer:3} layers  ctx {a.n_ctx_train:>7,}  "
                   + (f"{a.n_expert} experts top-{a.n_expert_used}" if a.is_moe else "dense"))
         return 0
+    args.kv_type = kv_type_of(args)  # --kv-type, or -ctk/-ctv (llama.cpp's spelling)
     req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
     if not req.models:
         raise UsageError("give a model: a catalog name (heavylift plan --list), a .gguf path or a config.json")

@@ -7,7 +7,16 @@ import os
 import shlex
 from pathlib import Path
 
-from heavylift.cli.common import port_number, positive_int, say, sigterm_as_interrupt
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_engine_options,
+    add_parallel_option,
+    engine_flag_args,
+    port_number,
+    positive_int,
+    say,
+    sigterm_as_interrupt,
+)
 from heavylift.engines.launch import local_engine
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
 from heavylift.engines.supervisor import Supervisor
@@ -20,8 +29,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "Start llama-server as a supervised child: waits for /health, restarts it if it "
                        "dies, stops it cleanly on Ctrl-C/SIGTERM. Extra engine flags go after `--`.")
     p.add_argument("model", nargs="?", default="default", help="stored model name or .gguf path (default: the default model)")
-    p.add_argument("--ctx", type=positive_int, default=4096, help="context size in tokens, shared by all slots (default 4096)")
-    p.add_argument("--parallel", type=positive_int, default=1, help="parallel sequences / slots (default 1)")
+    add_ctx_option(p, "context size in tokens, shared by all slots (default 4096)", default=4096)
+    add_parallel_option(p, "parallel sequences / slots (default 1)", default=1)
+    add_engine_options(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --api-key)")
     p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     p.add_argument("--api-key", help="require this bearer key from clients")
@@ -35,17 +45,20 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     served = None
+    engine_words = engine_flag_args(args)  # -ctk/-ctv, -fa, -ngl given before `--`
     if args.plan:
+        from heavylift.cli.common import kv_type_of
         from heavylift.plan.serve_plan import plan_for_serve
 
-        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
+        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw, kv_type=kv_type_of(args),
+                                flash_attn={"on": True, "off": False}.get(args.flash_attn or ""))
         say(f"serve: plan for {served.plan.hardware}: predicted decode ~{served.plan.decode_tps:.1f} tok/s, "
             f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
         if served.note:
             say(f"serve: {served.note}")
     # the user's own flags after `--` win over the plan's (engines/llama_args.py)
     engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
-                          port=args.port, api_key=args.api_key, extra_args=args.extra_args,
+                          port=args.port, api_key=args.api_key, extra_args=engine_words + args.extra_args,
                           num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir(),
                           settings=served.settings if served else None)
     supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
