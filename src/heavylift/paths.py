@@ -58,3 +58,40 @@ def slots_dir() -> Path:
 
 def database_path() -> Path:
     return data_dir() / "heavylift.db"
+
+
+NAME_MAX_CHARS = 128
+_NAME_PUNCTUATION = "._-+@"
+
+
+def check_name(name: str, what: str) -> str:
+    """A name that becomes a file or folder name (a job, a model, a file id, a batch id): one path
+    component that cannot leave its folder. Letters, digits and . _ - + @, starting with a letter
+    or digit, at most 128 characters; anything else is refused (UsageError), never rewritten."""
+    from heavylift.errors import UsageError
+
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"{what}: give a name")
+    bad = sorted({c for c in name if not (c.isalnum() or c in _NAME_PUNCTUATION)})
+    if bad or not name[0].isalnum() or len(name) > NAME_MAX_CHARS or ".." in name:
+        shown = "".join(bad).encode("unicode_escape").decode() if bad else ""
+        why = (f"it contains {shown!r}" if bad else "it must start with a letter or digit" if not name[0].isalnum()
+               else f"it is longer than {NAME_MAX_CHARS} characters" if len(name) > NAME_MAX_CHARS else "it contains '..'")
+        raise UsageError(f"{what} {name!r} cannot be used: {why}; use letters, digits and . _ - + @ "
+                         "(it becomes a file name)")
+    return name
+
+
+def inside(folder: Path, name: str, what: str, suffix: str = "") -> Path:
+    """folder/name+suffix for a checked name, verified to stay inside folder."""
+    path = folder / (check_name(name, what) + suffix)
+    if folder.resolve() not in path.resolve().parents:
+        from heavylift.errors import UsageError
+
+        raise UsageError(f"{what} {name!r} would leave {folder}; choose another")
+    return path
+
+
+def results_file(job_name: str) -> Path:
+    """Where `analyze` and `resume` export a job's results (JSONL), inside the data folder."""
+    return inside(_sub(data_dir(), "results"), job_name, "job name", ".jsonl")

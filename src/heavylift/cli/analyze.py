@@ -108,7 +108,10 @@ def load_schema(path: Path | None) -> dict:
 def run(args: argparse.Namespace) -> int:
     from heavylift.analyze.ingest import ingest_paths
     from heavylift.analyze.jobs import JobConfig, JobStore
+    from heavylift.paths import check_name
 
+    if args.name is not None:
+        check_name(args.name, "--name")  # it becomes a file name: refused before any work
     tasks = build_tasks(args)
     if args.api_key:  # not stored in the job; resume reads HEAVYLIFT_API_KEY
         import os
@@ -148,8 +151,7 @@ def finish(store, job, progress_interval: float | None) -> int:
 
     sigterm_as_interrupt()
     status = run_job(store, job, say, progress_interval_s=progress_interval)
-    out = paths.data_dir() / "results" / f"{job.name}.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = paths.results_file(job.name)
     out.write_text(to_jsonl(result_rows(store, store.get(job.name))), encoding="utf-8")
     say(f"analyze: results in {out}  (or `heavylift results {job.name} --format jsonl|csv|md`)")
     if status == "failed":

@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     up.add_argument("--experts", type=int, default=4, help="experts per layer (default 4)")
     up.add_argument("--top-k", type=int, default=2, help="experts used per token (default 2)")
     up.add_argument("--out", type=Path, help="output .gguf (default: heavylift's cache, keyed by the input)")
+    up.add_argument("--force", action="store_true", help="overwrite --out even if heavylift did not write it")
     up.set_defaults(func=run_upcycle)
 
 
@@ -100,8 +101,13 @@ def run_upcycle(args: argparse.Namespace) -> int:
     from heavylift.models.moe_upcycle import upcycle, upcycle_cache_path
 
     dense = ModelStore().resolve(args.model).path
-    out = args.out or upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
-    upcycle(dense, out, args.experts, args.top_k, progress=say)
+    from heavylift.outputs import check_writable, remember
+
+    out = check_writable(args.out, args.force, "--out") if args.out else \
+        upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
+    upcycle(dense, out, args.experts, args.top_k, progress=say)  # atomic: a temporary file, renamed when complete
+    if args.out:
+        remember(out)
     say(f"wrote {out} ({human_bytes(out.stat().st_size)}); add it with `heavylift models add {out}`")
     print(out)
     return 0

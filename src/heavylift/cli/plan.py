@@ -86,6 +86,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (README: plan --json schema)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
+    p.add_argument("--force", action="store_true", help="overwrite --plot even if heavylift did not write it")
     p.set_defaults(func=run)
 
 
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:24} {a.arch:10} {a.n_layer:3} layers  ctx {a.n_ctx_train:>7,}  "
                   + (f"{a.n_expert} experts top-{a.n_expert_used}" if a.is_moe else "dense"))
         return 0
+    if args.plot:
+        from heavylift.outputs import check_writable
+
+        check_writable(args.plot, args.force, "--plot")  # before any work
     args.kv_type = kv_type_of(args)  # --kv-type, or -ctk/-ctv (llama.cpp's spelling)
     req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
     if not req.models:
@@ -113,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from heavylift.plan.plot import plot_memory, plot_speed
 
-        drawn = plot_memory(plans[0], args.plot) if len(plans) == 1 else plot_speed(plans, args.plot)
+        drawn = (plot_memory(plans[0], args.plot, args.force) if len(plans) == 1
+                 else plot_speed(plans, args.plot, args.force))
         say(f"plot written to {drawn}")
     for note in req.ignored:
         say(f"plan: {note}")
@@ -247,7 +253,7 @@ def _compare(args: argparse.Namespace, req: PlanRequest) -> int:
     if args.plot:
         from heavylift.plan.plot import plot_speed
 
-        say(f"plot written to {plot_speed(results, args.plot)}")
+        say(f"plot written to {plot_speed(results, args.plot, args.force)}")
     if args.json:
         print(json.dumps([plan_json(p) for p in results], indent=2))
         return 0

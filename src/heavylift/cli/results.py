@@ -16,22 +16,21 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("job", help="job name (see `heavylift jobs`)")
     p.add_argument("--format", choices=("jsonl", "csv", "md"), default="jsonl", help="output format (default jsonl)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite --out even if heavylift did not write it")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from heavylift.analyze.jobs import JobStore
     from heavylift.analyze.results import FORMATS, result_rows
-    from heavylift.errors import UsageError
 
     store = JobStore()
     job = store.get(args.job)
     text = FORMATS[args.format](result_rows(store, job))
     if args.out:
-        try:
-            args.out.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"cannot write {args.out} ({e.strerror}); choose another --out") from None
+        from heavylift.outputs import write_text
+
+        write_text(args.out, text, force=args.force, flag="--out")
         say(f"results: wrote {args.out}")
     else:
         sys.stdout.write(text)
