@@ -24,6 +24,8 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "ps": "list running serves, jobs and engines (ports, models, pids, memory)",
+    "stop": "stop a serve, a job or an orphan engine by name, port or pid",
 }
 
 
