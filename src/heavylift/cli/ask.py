@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: deterministic)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--timeout", type=positive_float, default=600.0, help="seconds to wait for the answer")
+    p.add_argument("--json", action="store_true", help="print the answer and its accounting as one JSON object "
+                   "at the end instead of streaming the text")
     p.set_defaults(func=run)
 
 
@@ -80,10 +82,18 @@ def run(args: argparse.Namespace) -> int:
                                         temperature=args.temperature, seed=args.seed):
             if isinstance(piece, ChatResult):
                 result = piece
-            else:
+            elif not args.json:
                 sys.stdout.write(piece)
                 sys.stdout.flush()
-        sys.stdout.write("\n")
+        if not args.json:
+            sys.stdout.write("\n")
+    if args.json and result:
+        import json
+
+        print(json.dumps({"answer": result.text, "model": result.model, "finish_reason": result.finish_reason,
+                          "prompt_tokens": result.prompt_tokens, "cached_tokens": result.cached_tokens,
+                          "completion_tokens": result.completion_tokens, "prefill_tps": result.prompt_tps,
+                          "decode_tps": result.decode_tps, "engine": where}, indent=2))
     if result:
         rate = lambda v: f"{v:.1f} tok/s" if v else "unknown"  # noqa: E731
         say(f"ask: {result.prompt_tokens} prompt tokens ({result.cached_tokens} cached), "
