@@ -35,8 +35,15 @@ def _number_text() -> st.SearchStrategy[str]:
 
 
 def _spec_part() -> st.SearchStrategy[str]:
+    """Mostly well-formed parts (so that many specs plan), some odd numbers, some junk."""
     num = _number_text()
-    return st.one_of(
+    good = st.one_of(
+        st.tuples(st.integers(1, 8), st.sampled_from(_devices())).map(lambda t: f"{t[0]}x {t[1]}"),
+        st.integers(8, 2048).map(lambda n: f"{n}GB"), st.sampled_from(["ddr4-3200", "ddr5-6000", "ddr5-4800"]),
+        st.integers(1, 12).map(lambda n: f"{n}ch"), st.integers(1, 128).map(lambda n: f"{n} cores"),
+        st.sampled_from(["pcie4", "pcie5"]),
+    )
+    odd = st.one_of(
         st.tuples(st.integers(-3, 70), st.sampled_from(_devices())).map(lambda t: f"{t[0]}x {t[1]}"),
         st.sampled_from(_devices()),
         st.tuples(num, st.sampled_from(["GB", "gb", "TB", "GiB", "g", "MB", ""])).map("".join),
@@ -46,20 +53,21 @@ def _spec_part() -> st.SearchStrategy[str]:
         st.sampled_from(["pcie3", "pcie4", "pcie5", "pcie9", "nvlink", "cpu", "local", "x", "2x", "x2"]),
         st.text(max_size=12),
     )
+    return st.one_of(good, good, good, odd)
 
 
 SPECS = st.lists(_spec_part(), min_size=0, max_size=5).flatmap(
     lambda parts: st.sampled_from([", ", ",", " + ", "; ", ",,"]).map(lambda sep: sep.join(parts)))
 
 
-def _plan_spec(spec: str) -> None:
+def _plan_spec(spec: str, suggest: bool = True) -> None:
     from heavylift.hardware.spec import parse_hw
     from heavylift.plan.model_source import resolve
     from heavylift.plan.planner import default_context, make_plan
 
     rig = parse_hw(spec)
     src = resolve("qwen3-30b-a3b", None)
-    make_plan(src, rig, default_context(src, 8192, 1))
+    make_plan(src, rig, default_context(src, 8192, 1), suggest=suggest)
 
 
 def _counted(target: str, fn, value) -> None:
@@ -76,24 +84,24 @@ def _counted(target: str, fn, value) -> None:
         raise
 
 
-def _spec_test(n: int, target: str):
+def _spec_test(n: int, target: str, suggest: bool):
     @settings(max_examples=n, **_COMMON)
     @given(SPECS)
     def check(spec: str) -> None:
         if spec.strip().lower() == "local":
             return
-        _counted(target, _plan_spec, spec)
+        _counted(target, lambda s: _plan_spec(s, suggest), spec)
 
     return check
 
 
 def test_random_hardware_specs_fast() -> None:
-    _spec_test(60, "hardware specs: plan")()
+    _spec_test(60, "hardware specs: plan", suggest=False)()
 
 
 @pytest.mark.fuzz
 def test_random_hardware_specs_long() -> None:
-    _spec_test(300, "hardware specs (long): plan")()
+    _spec_test(300, "hardware specs (long): plan (with suggestions)", suggest=True)()
 
 
 # --- config.json --------------------------------------------------------------------------------
@@ -131,7 +139,7 @@ def configs(draw) -> str:
 QUANTS = st.sampled_from(["Q4_K_M", "Q8_0", "IQ2_XXS", "Q3_K_M", "F16", "BF16", "q9", "", "Q4_K_M "])
 
 
-def _plan_config(case: tuple[str, str]) -> None:
+def _plan_config(case: tuple[str, str], suggest: bool = True) -> None:
     from heavylift.hardware.spec import parse_spec
     from heavylift.plan.model_source import resolve
     from heavylift.plan.planner import default_context, make_plan
@@ -142,25 +150,25 @@ def _plan_config(case: tuple[str, str]) -> None:
         src = resolve(folder, quant)
         for value in (src.file_bytes or 0, src.arch.n_layer):
             assert not isinstance(value, float) or math.isfinite(value)
-        make_plan(src, parse_spec("1x rtx-4090, 64GB"), default_context(src, 4096, 1))
+        make_plan(src, parse_spec("1x rtx-4090, 64GB"), default_context(src, 4096, 1), suggest=suggest)
 
 
-def _config_test(n: int, target: str):
+def _config_test(n: int, target: str, suggest: bool):
     @settings(max_examples=n, **_COMMON)
     @given(configs(), QUANTS)
     def check(text: str, quant: str) -> None:
-        _counted(target, _plan_config, (text, quant))
+        _counted(target, lambda case: _plan_config(case, suggest), (text, quant))
 
     return check
 
 
 def test_mutated_configs_fast() -> None:
-    _config_test(60, "config.json files: plan")()
+    _config_test(60, "config.json files: plan", suggest=False)()
 
 
 @pytest.mark.fuzz
 def test_mutated_configs_long() -> None:
-    _config_test(300, "config.json files (long): plan")()
+    _config_test(300, "config.json files (long): plan (with suggestions)", suggest=True)()
 
 
 def test_a_missing_path_says_so() -> None:
