@@ -132,14 +132,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("HEAVYLIFT_BACKEND", "the engine backend `heavylift setup` builds",
              _choice("auto", "cpu", "cuda", "metal"), ("setup --backend",), group="engine"),
     Variable("HEAVYLIFT_THREADS", "CPU threads for the engine heavylift starts (llama.cpp -t)", _positive_int,
-             ("serve --threads",), group="engine"),
+             ("serve --threads", "run-batch --threads"), group="engine"),
     # what to run and how (each the same meaning in every command that lists it)
     Variable("HEAVYLIFT_MODEL", "the model to use when none is named: a stored name or a .gguf path",
-             _text, ("serve model", "ask --model", "analyze --model"), group="serving"),
+             _text, ("serve model", "ask --model", "analyze --model", "run-batch --model"), group="serving"),
     Variable("HEAVYLIFT_CTX", "context size in tokens, the total shared by all slots (llama.cpp -c)",
-             _positive_int, ("serve --ctx", "ask --ctx", "plan --ctx"), group="serving"),
+             _positive_int, ("serve --ctx", "ask --ctx", "plan --ctx", "run-batch --ctx"), group="serving"),
     Variable("HEAVYLIFT_PARALLEL", "parallel sequences / engine slots (llama.cpp -np)", _positive_int,
-             ("serve --parallel", "analyze --parallel", "plan --parallel"), group="serving"),
+             ("serve --parallel", "analyze --parallel", "plan --parallel", "run-batch --parallel"), group="serving"),
     Variable("HEAVYLIFT_KV_TYPE", "KV cache type for K and V (llama.cpp -ctk/-ctv)", _choice(*KV_CACHE_TYPES),
              ("serve --kv-type", "ask --kv-type", "analyze --kv-type", "plan --kv-type"), group="serving"),
     Variable("HEAVYLIFT_HW", "the hardware to plan for: 'local' or a spec like \"2x rtx-5090, 256GB\"", _text,
@@ -151,14 +151,24 @@ VARIABLES: tuple[Variable, ...] = (
              ("ask --max-tokens", "analyze --max-tokens"), group="serving"),
     Variable("HEAVYLIFT_TIMEOUT", "seconds to wait for one answer", _positive_float, ("ask --timeout",),
              group="serving"),
-    # keys: the one serve requires and the one clients send are separate settings
-    Variable("HEAVYLIFT_SERVE_API_KEY", "the key `serve` requires from its clients", _text,
-             ("serve --api-key",), is_secret=True, group="keys"),
-    Variable("HEAVYLIFT_API_KEY", "the key `ask` and `analyze` send to --endpoint", _text,
-             ("ask --api-key", "analyze --api-key"), is_secret=True, group="keys"),
+    # keys (heavylift/engines/credentials.py): the key serve requires and the key clients send are
+    # separate settings; the OpenAI names are the ecosystem's convention, read after heavylift's own
+    Variable("HEAVYLIFT_SERVE_API_KEY", "the key `serve` requires from its clients (or `serve --api-key-file`)",
+             _text, is_secret=True, group="keys"),
+    Variable("HEAVYLIFT_API_KEY", "the key `ask`, `analyze` and `run-batch` send to --endpoint (after --api-key)",
+             _text, is_secret=True, group="keys"),
+    Variable("OPENAI_API_KEY", "the key clients send when neither --api-key nor HEAVYLIFT_API_KEY is given",
+             _text, is_secret=True, group="keys"),
+    Variable("OPENAI_BASE_URL", "the endpoint `ask`, `analyze` and `run-batch` use when --endpoint is not given "
+             "(instead of starting an engine)", _text, group="keys"),
+    Variable("LLAMA_API_KEY", "the engine's key for the stand-alone gateway (`python -m heavylift.gateway.front`); "
+             "heavylift passes its engines their key this way, never on argv", _text, is_secret=True, group="keys"),
     # diagnostics
     Variable("HEAVYLIFT_DEBUG", "show the traceback of an internal error instead of one line", _bool,
              group="diagnostics"),
+    # read by the test suite only (listed so that a run with it set is not refused)
+    Variable("HEAVYLIFT_SCREENSHOTS", "tests: keep the dashboard browser test's screenshots in this folder", _path,
+             group="tests"),
 )
 
 BY_NAME: dict[str, Variable] = {v.name: v for v in VARIABLES}

@@ -6,7 +6,6 @@ import os
 import signal
 from collections.abc import Callable
 
-from heavylift import settings
 from heavylift.analyze.context_budget import prompt_tokens, split_body, too_long_message
 from heavylift.analyze.engine_session import EngineSession, kv_dir, kv_key
 from heavylift.analyze.jobs import Job, JobStore, pid_alive
@@ -25,9 +24,10 @@ def open_session(job: Job, say: Callable[[str], None], engine: Engine | None = N
         return EngineSession(engine, say, supervised=False, owned=False,
                              kv_key=kv_key(config.model, str(path), config.engine_args), endpoint_wait_s=wait_s)
     if config.endpoint:
+        from heavylift.engines.credentials import client_api_key
         from heavylift.engines.remote import RemoteEngine
 
-        return EngineSession(RemoteEngine(config.endpoint, settings.get("HEAVYLIFT_API_KEY")), say,
+        return EngineSession(RemoteEngine(config.endpoint, client_api_key()), say,
                              supervised=False, owned=False, kv_key="remote", endpoint_wait_s=wait_s)
     from heavylift.engines.launch import local_engine
 

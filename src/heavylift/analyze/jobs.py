@@ -124,6 +124,21 @@ class JobStore:
                 self._add_units(conn, job_id, subject_id, config.tasks, "answer")
         return self.get(name)
 
+    def add_job(self, conn: sqlite3.Connection, name: str, config: JobConfig,
+                groups: list[tuple[str, str, list[TaskSpec]]]) -> tuple[int, list[list[int]]]:
+        """A job with ready-made subjects (name, body, units' specs), inside the caller's transaction
+        (API batches: one subject per shared prompt prefix, one unit per request). Returns the job id
+        and the unit ids per group, in order."""
+        job_id = conn.execute("INSERT INTO jobs(name, config) VALUES (?, ?)", (name, config.to_json())).lastrowid
+        unit_ids: list[list[int]] = []
+        for position, (subject_name, body, specs) in enumerate(groups):
+            subject_id = self._add_subject(conn, job_id, position, subject_name, body, [])
+            unit_ids.append([conn.execute(
+                "INSERT INTO units(job_id, subject_id, position, task, question, role) VALUES (?,?,?,?,?,?)",
+                (job_id, subject_id, i, spec.task, json.dumps(spec.to_dict()), "answer")).lastrowid
+                for i, spec in enumerate(specs)])
+        return job_id, unit_ids
+
     @staticmethod
     def _add_subject(conn: sqlite3.Connection, job_id: int, position: int, name: str, body: str,
                      doc_ids: list[int], parent_id: int | None = None, chunk: tuple[int, int] | None = None) -> int:

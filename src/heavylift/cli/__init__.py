@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "resume": "finish an interrupted analysis job",
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
+    "run-batch": "run an OpenAI Batch API file offline (JSONL in, JSONL out), durably",
     "ps": "list running serves, jobs and engines (ports, models, pids, memory)",
     "stop": "stop a serve, a job or an orphan engine by name, port or pid",
 }
@@ -40,10 +41,11 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, summary in SUBCOMMANDS.items():
-        if importlib.util.find_spec(f"heavylift.cli.{name}") is None:
+        module = f"heavylift.cli.{name.replace('-', '_')}"  # run-batch lives in run_batch.py
+        if importlib.util.find_spec(module) is None:
             continue
         if wanted in (None, name) or wanted not in SUBCOMMANDS:
-            importlib.import_module(f"heavylift.cli.{name}").add_parser(sub, summary)
+            importlib.import_module(module).add_parser(sub, summary)
         else:
             sub.add_parser(name, help=summary)  # listed in --help without importing its deps
     apply_env_defaults(parser)

@@ -108,11 +108,13 @@ def load_schema(path: Path | None) -> dict:
 def run(args: argparse.Namespace) -> int:
     from heavylift.analyze.ingest import ingest_paths
     from heavylift.analyze.jobs import JobConfig, JobStore
+    from heavylift.engines.credentials import client_endpoint
     from heavylift.paths import check_name
 
     if args.name is not None:
         check_name(args.name, "--name")  # it becomes a file name: refused before any work
     tasks = build_tasks(args)
+    args.endpoint = client_endpoint(args.endpoint)  # --endpoint, else OPENAI_BASE_URL
     if args.api_key:  # not stored in the job; resume reads HEAVYLIFT_API_KEY
         import os
 

@@ -16,6 +16,7 @@ from heavylift.cli.common import (
 )
 from heavylift.engines.base import Engine
 from heavylift.engines.client import ChatResult
+from heavylift.engines.credentials import client_api_key, client_endpoint
 from heavylift.engines.launch import local_engine
 from heavylift.engines.remote import RemoteEngine
 from heavylift.engines.server_registry import running_servers
@@ -34,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--file", action="append", type=Path, default=[], metavar="DOC",
                    help="a document to ask about (repeatable)")
     p.add_argument("--model", default="default", help="stored model name or .gguf path (default: the default model)")
-    p.add_argument("--endpoint", help="an OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
-    p.add_argument("--api-key", help="bearer key for --endpoint")
+    p.add_argument("--endpoint", help="an OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (else OPENAI_BASE_URL)")
+    p.add_argument("--api-key", help="bearer key for --endpoint (else HEAVYLIFT_API_KEY, then OPENAI_API_KEY)")
     add_ctx_option(p, f"context size for an ephemeral engine (default {DEFAULT_EPHEMERAL_CTX})")
     add_engine_options(p)
     p.add_argument("--max-tokens", type=positive_int, default=512, help="longest answer in tokens (default 512)")
@@ -56,8 +57,9 @@ def build_messages(question: str, files: list[Path]) -> list[dict[str, str]]:
 
 
 def pick_engine(args: argparse.Namespace) -> tuple[Engine, str]:
-    if args.endpoint:
-        return RemoteEngine(args.endpoint, args.api_key), f"endpoint {args.endpoint}"
+    endpoint = client_endpoint(args.endpoint)  # --endpoint, else OPENAI_BASE_URL
+    if endpoint:
+        return RemoteEngine(endpoint, client_api_key(args.api_key)), f"endpoint {endpoint}"
     model = ALIASES.get(args.model, args.model)
     for server in running_servers():
         if server.model == model and not server.has_api_key:

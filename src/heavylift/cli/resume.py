@@ -29,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     job = store.get(args.job)
     if job.status == "cancelled":
         raise UsageError(f"job {job.name!r} was cancelled; start a new one with `heavylift analyze`")
+    from heavylift.gateway.batch_store import BatchStore
+
+    if BatchStore(store.db).for_job(job.id):  # an API batch: its units are requests, not analysis tasks
+        raise UsageError(f"{job.name} is a Batch API batch; it resumes by itself when `heavylift serve` starts "
+                         "(or rerun the same `heavylift run-batch` command)")
     stop_orphaned_engine(store, job, say)
     n = store.prepare_resume(job, retry_failed=not args.no_retry_failed)
     job = store.get(job.name)

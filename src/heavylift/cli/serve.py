@@ -1,10 +1,10 @@
-"""`heavylift serve`: a supervised llama-server behind an OpenAI-compatible API."""
+"""`heavylift serve`: the gateway (OpenAI API, Batch API, dashboard) in front of a supervised engine."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import shlex
+import sys
 from pathlib import Path
 
 from heavylift.cli.common import (
@@ -17,33 +17,48 @@ from heavylift.cli.common import (
     say,
     sigterm_as_interrupt,
 )
-from heavylift.engines.launch import local_engine
+from heavylift.engines.credentials import SERVE_KEY_VAR, refuse_secret_args, serve_api_keys
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
-from heavylift.engines.supervisor import Supervisor
-from heavylift.errors import EngineError
-from heavylift.paths import slots_dir
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p = sub.add_parser("serve", help=summary, description=
-                       "Start llama-server as a supervised child: waits for /health, restarts it if it "
-                       "dies, stops it cleanly on Ctrl-C/SIGTERM. Extra engine flags go after `--`.")
+                       "Start a gateway on --host:--port: the OpenAI-compatible API (streamed, proxied to the "
+                       "engine), the OpenAI Batch API (/v1/files, /v1/batches, durable) and a dashboard at /. "
+                       "llama-server runs behind it on loopback as a supervised child: restarted if it dies, "
+                       "stopped cleanly on Ctrl-C/SIGTERM. Extra engine flags go after `--`.")
     p.add_argument("model", nargs="?", default="default", help="stored model name or .gguf path (default: the default model)")
     add_ctx_option(p, "context size in tokens, shared by all slots (default 4096)", default=4096)
     add_parallel_option(p, "parallel sequences / slots (default 1)", default=1)
     add_engine_options(p)
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --api-key)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need a key)")
     p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
-    p.add_argument("--api-key", help="require this bearer key from clients")
+    # dest serve_api_key: its variable is HEAVYLIFT_SERVE_API_KEY, not the clients' HEAVYLIFT_API_KEY.
+    p.add_argument("--api-key", dest="serve_api_key", metavar="KEY",
+                   help=f"require this key from clients (visible in `ps`: prefer {SERVE_KEY_VAR} or --api-key-file)")
+    p.add_argument("--api-key-file", type=Path, metavar="FILE",
+                   help="file with the key(s) clients must send, one per line (# comments)")
     p.add_argument("--slot-save-path", type=Path, help="folder for saved KV slots (default: heavylift's data dir)")
     p.add_argument("--plan", action="store_true",
                    help="place layers and experts as `heavylift plan` says for --hw, then print planned vs actual memory")
     p.add_argument("--hw", default="local", help="hardware for --plan: 'local' (default) or a spec")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
+    p.add_argument("--max-upload-mb", type=positive_int, default=200,
+                   help="largest /v1/files upload in MB (default 200, OpenAI's limit for batch input)")
+    p.add_argument("--kv-save-min-tokens", type=positive_int, default=1024,
+                   help="save a batch prompt prefix's KV to disk when it is at least this long (default 1024)")
+    p.add_argument("--json", action="store_true",
+                   help="print the ready line as JSON (base_url, model, port, pid, ctx, parallel) instead of the URL")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from heavylift.gateway.server import ServeOptions, run_server
+
+    keys = serve_api_keys(args.serve_api_key, args.api_key_file)
+    refuse_secret_args(args.extra_args)
+    if any(a == "--api-key" or a.startswith("--api-key=") for a in sys.argv):
+        say(f"serve: note: --api-key is visible to other local users in `ps`; prefer {SERVE_KEY_VAR} or --api-key-file")
     served = None
     engine_words = engine_flag_args(args)  # -ctk/-ctv, -fa, -ngl given before `--`
     if args.plan:
@@ -57,37 +72,33 @@ def run(args: argparse.Namespace) -> int:
         if served.note:
             say(f"serve: {served.note}")
     # the user's own flags after `--` win over the plan's (engines/llama_args.py)
-    engine = local_engine(args.model, ctx_size=args.ctx, num_parallel=args.parallel, host=args.host,
-                          port=args.port, api_key=args.api_key, extra_args=engine_words + args.extra_args,
-                          num_threads=args.threads, slot_save_path=args.slot_save_path or slots_dir(),
-                          settings=served.settings if served else None)
-    supervisor = Supervisor(engine, on_event=lambda msg: say(f"serve: {msg}"))
+    options = ServeOptions(model=args.model, ctx=args.ctx, parallel=args.parallel, host=args.host, port=args.port,
+                           keys=keys, threads=args.threads, slot_save_path=args.slot_save_path,
+                           extra_args=engine_words + list(args.extra_args), settings=served.settings if served else None,
+                           max_upload_bytes=args.max_upload_mb * 1000 * 1000,
+                           kv_save_min_tokens=args.kv_save_min_tokens)
     sigterm_as_interrupt()
-    say(f"serve: starting {shlex.join(engine.command)}")
-    say(f"serve: engine log {engine.config.log_path}")
     record_path = None
-    try:
-        supervisor.start()
-        record_path = announce(ServerRecord(engine.config.alias or args.model, engine.base_url, os.getpid(),
-                                            args.ctx, args.parallel, bool(args.api_key)))
-        say(f"serve: ready in {engine.ready_s:.1f}s - OpenAI-compatible API at {engine.openai_base_url}")
-        if served and engine.config.log_path:
-            from heavylift.plan.serve_plan import format_comparison, planned_vs_actual
 
-            say("serve: planned vs allocated by the engine (its load log):")
-            for line in format_comparison(planned_vs_actual(served.expected, engine.config.log_path)):
-                say(f"  {line}")
-        print(engine.openai_base_url, flush=True)  # last: the line that says "ready" to scripts
-        supervisor.wait()
+    def ready(url: str, model: str) -> None:
+        nonlocal record_path
+        record_path = announce(ServerRecord(model, url.removesuffix("/v1"), os.getpid(), args.ctx,
+                                            args.parallel, bool(keys)))
+        if args.json:
+            import json
+
+            print(json.dumps({"base_url": url, "model": model, "host": args.host, "port": args.port,
+                              "pid": os.getpid(), "ctx": args.ctx, "parallel": args.parallel,
+                              "has_api_key": bool(keys)}), flush=True)
+        else:
+            print(url, flush=True)  # last: the line that says "ready" to scripts
+
+    try:
+        run_server(options, say, ready, plan=served.expected if served else None)
     except KeyboardInterrupt:
         say("serve: stopping ...")
-    except EngineError:
-        for line in engine.last_log_lines(12):
-            say(f"  | {line}")
-        raise
     finally:
         if record_path:
             withdraw(record_path)
-        supervisor.stop()
     say("serve: stopped")
     return 0

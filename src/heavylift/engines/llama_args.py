@@ -121,7 +121,8 @@ class LlamaArgs:
         opt("alias", "--alias", self.alias)
         opt("threads", "-t", self.num_threads)
         opt("slot_save_path", "--slot-save-path", self.slot_save_path)
-        opt("api_key", "--api-key", self.api_key)
+        # api_key is never put on argv (readable by every local user in `ps`): LlamaServer passes it
+        # in the child's environment as LLAMA_API_KEY (engines/credentials.py).
         opt("verbosity", "-lv", self.log_verbosity)
         users = groups_set_by(self.extra_args)
         out = [binary]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heavylift.engines.base import Engine, EngineCapabilities
+from heavylift.engines.credentials import engine_env, redact_argv
 from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.registry import register_engine
 from heavylift.errors import EngineError, UsageError
@@ -43,6 +45,7 @@ class LlamaServerConfig:
 
     @property
     def api_key(self) -> str | None:
+        """Passed as LLAMA_API_KEY in the child's environment, never on argv (engines/credentials.py)."""
         return self.settings.api_key
 
     @property
@@ -53,6 +56,10 @@ class LlamaServerConfig:
     def alias(self) -> str | None:
         return self.settings.alias
 
+    @property
+    def slot_save_path(self) -> Path | None:
+        return self.settings.slot_save_path
+
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith("127.")
@@ -61,7 +68,8 @@ def is_loopback(host: str) -> bool:
 def check_bind(host: str, port: int, api_key: str | None) -> None:
     """Refuse a public bind without a key, and a port someone else holds."""
     if not is_loopback(host) and not api_key:
-        raise UsageError(f"refusing to bind {host} without an API key; pass --api-key (or HEAVYLIFT_API_KEY), or bind 127.0.0.1")
+        raise UsageError(f"refusing to bind {host} without an API key; set HEAVYLIFT_SERVE_API_KEY "
+                         "(or --api-key-file FILE), or bind 127.0.0.1")
     if not 0 < port < 65536:
         raise UsageError(f"port {port} is out of range; choose 1-65535")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
@@ -96,6 +104,11 @@ class LlamaServer(Engine):
     def command(self) -> list[str]:
         return self.config.args()
 
+    @property
+    def printable_command(self) -> str:
+        """The command line to show a user: no secrets (they are not on it, and any flag is masked)."""
+        return shlex.join(redact_argv(self.command))
+
     def start(self) -> None:
         check_bind(self.config.host, self.config.port, self.config.api_key)
         log_path = self.config.log_path
@@ -106,7 +119,7 @@ class LlamaServer(Engine):
             # it properly, and stop() can signal everything the engine spawned.
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
-                                            preexec_fn=_die_with_parent)
+                                            env=engine_env(self.config.api_key), preexec_fn=_die_with_parent)
         except OSError as e:
             raise EngineError(f"cannot run {self.config.binary}: {e.strerror}; run `heavylift setup`") from None
         finally:

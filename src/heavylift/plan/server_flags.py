@@ -39,7 +39,7 @@ class PlanRequest:
     @classmethod
     def from_namespace(cls, args) -> PlanRequest:
         """From `heavylift plan`'s parsed options."""
-        # (flag, value) pairs in command-line order; a HEAVYLIFT_PLACEMENT_OVERRIDES value gives -ot strings
+        # (flag, value) pairs in command-line order (plain strings are -ot values)
         overrides = tuple(x if isinstance(x, tuple) else ("-ot", str(x)) for x in args.placement_overrides or [])
         flags = PlacementFlags(_gpu_layers(args.n_gpu_layers), _split(args.tensor_split), overrides)
         flash_attn = {"on": True, "off": False}.get(args.flash_attn or "")  # -fa auto: the plan's default

@@ -99,4 +99,55 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX unit_attempts_unit ON unit_attempts(unit_id);
         """,
     ),
+    (
+        "003_gateway_files_batches",
+        """
+        -- The gateway's OpenAI Files and Batch API (heavylift serve, heavylift run-batch). A file's bytes
+        -- live under the data directory by id (files/<id>); a batch runs as a job whose units are its
+        -- requests (one unit per input line), so it is durable the way analyze jobs are.
+        CREATE TABLE files (
+            id TEXT PRIMARY KEY,                     -- file-<random>; the only name used on disk
+            filename TEXT NOT NULL,                  -- as uploaded (display only, never a path)
+            purpose TEXT NOT NULL,                   -- batch | batch_output
+            bytes INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            created_at INTEGER NOT NULL,             -- unix seconds
+            expires_at INTEGER
+        );
+        CREATE TABLE batches (
+            id TEXT PRIMARY KEY,                     -- batch_<random>
+            origin TEXT NOT NULL DEFAULT 'api',      -- api | run-batch
+            endpoint TEXT NOT NULL,                  -- /v1/chat/completions | /v1/completions
+            input_file_id TEXT NOT NULL,
+            completion_window TEXT NOT NULL,
+            status TEXT NOT NULL,                    -- OpenAI's: validating in_progress finalizing completed failed expired cancelling cancelled
+            metadata TEXT,                           -- JSON object
+            errors TEXT,                             -- JSON list of {code, message, param, line} (validation)
+            job_id INTEGER REFERENCES jobs(id),      -- the job whose units are the requests
+            model TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            num_requests INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            in_progress_at INTEGER,
+            expires_at INTEGER,
+            finalizing_at INTEGER,
+            completed_at INTEGER,
+            failed_at INTEGER,
+            expired_at INTEGER,
+            cancelling_at INTEGER,
+            cancelled_at INTEGER
+        );
+        CREATE INDEX batches_status ON batches(status);
+        CREATE TABLE batch_requests (
+            unit_id INTEGER PRIMARY KEY REFERENCES units(id) ON DELETE CASCADE,
+            batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+            line INTEGER NOT NULL,                   -- 1-based line in the input file
+            custom_id TEXT NOT NULL,
+            body TEXT NOT NULL,                      -- the request body as given (JSON)
+            UNIQUE (batch_id, custom_id)
+        );
+        CREATE INDEX batch_requests_line ON batch_requests(batch_id, line);
+        """,
+    ),
 ]
