@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--api-key", help="bearer key for --endpoint (else HEAVYLIFT_API_KEY, then OPENAI_API_KEY)")
     p.add_argument("--kv-save-min-tokens", type=positive_int, default=1024,
                    help="save a prompt prefix's KV to disk when it is at least this long (default 1024)")
-    p.add_argument("--force", action="store_true", help="overwrite an output file heavylift did not write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--json", action="store_true", help="print the batch's outcome as JSON instead of the output path")
     p.add_argument("--progress-interval", type=positive_float, help="seconds between progress lines")
     p.set_defaults(func=run)

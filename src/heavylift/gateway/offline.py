@@ -17,7 +17,6 @@ from heavylift.errors import UsageError
 from heavylift.gateway import batch_input
 from heavylift.gateway.batch_runner import BatchRunner, RunnerConfig, StopBatch
 from heavylift.gateway.batch_store import Batch, BatchStore
-from heavylift.outputs import check_writable, remember
 from heavylift.store import Database
 
 
@@ -100,8 +99,8 @@ def run_batch(options: RunBatchOptions, say: Callable[[str], None]) -> RunBatchR
     endpoint, sha256 = check_input(options.input_path)
     store = BatchStore(Database())
     batch = _find_resumable(store, sha256, output)
-    if batch is None:  # a resumed batch writes where it was told to; else the one rule for outputs
-        check_writable(output, options.is_force, "-o")
+    if output.exists() and not options.is_force and batch is None:
+        raise UsageError(f"{output} exists; pass --force to overwrite it, or choose another -o")
     if batch is None:
         record = store.files.add_copy(options.input_path, options.input_path.name)
         batch = store.create(endpoint, record.id, "30d", 30 * 86400,
@@ -184,7 +183,6 @@ def _write(path: Path, lines) -> None:
             for line in lines:
                 f.write(line + "\n")
         os.replace(tmp, path)
-        remember(path)  # ours now: the same command may replace it
     finally:
         tmp.unlink(missing_ok=True)
 
