@@ -161,6 +161,8 @@ VARIABLES: tuple[Variable, ...] = (
              _text, is_secret=True, group="keys"),
     Variable("OPENAI_BASE_URL", "the endpoint `ask`, `analyze` and `run-batch` use when --endpoint is not given "
              "(instead of starting an engine)", _text, group="keys"),
+    Variable("HEAVYLIFT_REFERENCE_API_KEY", "the key `verify` sends to --reference-endpoint (else OPENAI_API_KEY)",
+             _text, is_secret=True, group="keys"),
     Variable("LLAMA_API_KEY", "the engine's key for the stand-alone gateway (`python -m heavylift.gateway.front`); "
              "heavylift passes its engines their key this way, never on argv", _text, is_secret=True, group="keys"),
     # diagnostics

@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, str] = {
     "cancel": "cancel an analysis job",
     "results": "export a job's results as JSONL, CSV or Markdown",
     "run-batch": "run an OpenAI Batch API file offline (JSONL in, JSONL out), durably",
+    "quantize": "make GGUF quants of a Hugging Face folder or a GGUF (llama-quantize)",
+    "verify": "is a quant good enough for MY documents? compare it with a reference",
     "ps": "list running serves, jobs and engines (ports, models, pids, memory)",
     "stop": "stop a serve, a job or an orphan engine by name, port or pid",
 }

@@ -150,4 +150,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX batch_requests_line ON batch_requests(batch_id, line);
         """,
     ),
+    (
+        "004_verify_runs",
+        """
+        CREATE TABLE verify_runs (                   -- heavylift verify: two analysis jobs compared
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            config TEXT NOT NULL,                    -- JSON VerifyConfig
+            fingerprint TEXT NOT NULL,               -- the inputs; the same name with other inputs is refused
+            candidate_job_id INTEGER REFERENCES jobs(id),
+            reference_job_id INTEGER REFERENCES jobs(id),
+            candidate_key TEXT,                      -- what a side's answers depend on; an equal key reuses the job
+            reference_key TEXT,
+            kld TEXT,                                -- JSON KLDResult, once computed
+            report TEXT,                             -- JSON VerifyReport, the last one
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            finished_at TEXT
+        );
+        CREATE INDEX verify_runs_candidate_key ON verify_runs(candidate_key);
+        CREATE INDEX verify_runs_reference_key ON verify_runs(reference_key);
+        """,
+    ),
 ]
