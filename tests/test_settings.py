@@ -103,7 +103,7 @@ def test_a_secret_is_never_echoed(monkeypatch) -> None:
     var = settings.BY_NAME["HEAVYLIFT_API_KEY"]
     assert var.is_secret
     monkeypatch.setitem(settings.BY_NAME, "HEAVYLIFT_API_KEY",
-                        settings.Variable(var.name, var.meaning, settings._positive_int, is_secret=True))
+                        settings.Variable(var.name, var.meaning, settings.parse_positive_int, is_secret=True))
     monkeypatch.setenv("HEAVYLIFT_API_KEY", "sk-very-secret")
     with pytest.raises(settings.SettingError) as e:
         settings.get("HEAVYLIFT_API_KEY")

@@ -40,7 +40,7 @@ def _path(raw: str) -> Path:
     return Path(_text(raw)).expanduser()
 
 
-def _positive_int(raw: str) -> int:
+def parse_positive_int(raw: str) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
@@ -50,14 +50,14 @@ def _positive_int(raw: str) -> int:
     return value
 
 
-def _port(raw: str) -> int:
-    value = _positive_int(raw)
+def parse_port(raw: str) -> int:
+    value = parse_positive_int(raw)
     if value > 65535:
         raise ValueError("is not a port (1-65535)")
     return value
 
 
-def _positive_float(raw: str) -> float:
+def parse_positive_float(raw: str) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
@@ -94,8 +94,8 @@ def _choice(*choices: str) -> Callable[[str], str]:
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 _KIND_WORDS: dict[Callable[[str], Any], str] = {
-    _text: "text", _path: "path", _positive_int: "whole number > 0", _port: "port (1-65535)",
-    _positive_float: "number > 0", _bool: "yes/no (1/0, true/false, yes/no, on/off)",
+    _text: "text", _path: "path", parse_positive_int: "whole number > 0", parse_port: "port (1-65535)",
+    parse_positive_float: "number > 0", _bool: "yes/no (1/0, true/false, yes/no, on/off)",
 }
 
 
@@ -131,14 +131,14 @@ VARIABLES: tuple[Variable, ...] = (
              "recorded (its folder's llama-quantize, llama-bench, ... too)", _path, group="engine"),
     Variable("HEAVYLIFT_BACKEND", "the engine backend `heavylift setup` builds",
              _choice("auto", "cpu", "cuda", "metal"), ("setup --backend",), group="engine"),
-    Variable("HEAVYLIFT_THREADS", "CPU threads for the engine heavylift starts (llama.cpp -t)", _positive_int,
+    Variable("HEAVYLIFT_THREADS", "CPU threads for the engine heavylift starts (llama.cpp -t)", parse_positive_int,
              ("serve --threads", "run-batch --threads"), group="engine"),
     # what to run and how (each the same meaning in every command that lists it)
     Variable("HEAVYLIFT_MODEL", "the model to use when none is named: a stored name or a .gguf path",
              _text, ("serve model", "ask --model", "analyze --model", "run-batch --model"), group="serving"),
     Variable("HEAVYLIFT_CTX", "context size in tokens, the total shared by all slots (llama.cpp -c)",
-             _positive_int, ("serve --ctx", "ask --ctx", "plan --ctx", "run-batch --ctx"), group="serving"),
-    Variable("HEAVYLIFT_PARALLEL", "parallel sequences / engine slots (llama.cpp -np)", _positive_int,
+             parse_positive_int, ("serve --ctx", "ask --ctx", "plan --ctx", "run-batch --ctx"), group="serving"),
+    Variable("HEAVYLIFT_PARALLEL", "parallel sequences / engine slots (llama.cpp -np)", parse_positive_int,
              ("serve --parallel", "analyze --parallel", "plan --parallel", "run-batch --parallel"), group="serving"),
     Variable("HEAVYLIFT_KV_TYPE", "KV cache type for K and V (llama.cpp -ctk/-ctv)", _choice(*KV_CACHE_TYPES),
              ("serve --kv-type", "ask --kv-type", "analyze --kv-type", "plan --kv-type"), group="serving"),
@@ -146,10 +146,10 @@ VARIABLES: tuple[Variable, ...] = (
              ("plan --hw", "serve --hw"), group="serving"),
     Variable("HEAVYLIFT_HOST", "the address `serve` binds (anything but loopback needs a key)", _text,
              ("serve --host",), group="serving"),
-    Variable("HEAVYLIFT_PORT", "the port `serve` listens on", _port, ("serve --port",), group="serving"),
-    Variable("HEAVYLIFT_MAX_TOKENS", "the longest answer, in tokens", _positive_int,
+    Variable("HEAVYLIFT_PORT", "the port `serve` listens on", parse_port, ("serve --port",), group="serving"),
+    Variable("HEAVYLIFT_MAX_TOKENS", "the longest answer, in tokens", parse_positive_int,
              ("ask --max-tokens", "analyze --max-tokens"), group="serving"),
-    Variable("HEAVYLIFT_TIMEOUT", "seconds to wait for one answer", _positive_float, ("ask --timeout",),
+    Variable("HEAVYLIFT_TIMEOUT", "seconds to wait for one answer", parse_positive_float, ("ask --timeout",),
              group="serving"),
     # keys (heavylift/engines/credentials.py): the key serve requires and the key clients send are
     # separate settings; the OpenAI names are the ecosystem's convention, read after heavylift's own

@@ -32,8 +32,16 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line (not argparse's usage block): what is wrong and where help is.
+    Subcommand parsers are made of this class too (add_subparsers uses the parent's class)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="heavylift",
         description="Plan, run and measure very large open LLMs on hardware you own, and put them to "
         "work on batch document analysis. Some options can also be set by an environment variable "

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from heavylift import settings
 from heavylift.errors import UsageError
 
 
@@ -14,31 +15,23 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
-    return value
+def _argparse_type(parse, name: str):
+    """An argparse `type=` from one of heavylift.settings' value parsers (one check per kind of
+    value, for options and environment variables alike)."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"{text!r} {e}") from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
-    return value
-
-
-def port_number(text: str) -> int:
-    value = positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
-    return value
+positive_int = _argparse_type(settings.parse_positive_int, "positive_int")
+positive_float = _argparse_type(settings.parse_positive_float, "positive_float")
+port_number = _argparse_type(settings.parse_port, "port_number")
 
 
 def human_bytes(n: float | None) -> str:

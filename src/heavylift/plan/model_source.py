@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heavylift.errors import ModelError
+from heavylift.errors import ModelError, UsageError
 from heavylift.models import catalog
 from heavylift.models.catalog_data import CATALOG
 from heavylift.models.gguf_file import GGUFFile
@@ -31,7 +31,7 @@ class ModelSource:
 def resolve(name: str, quant: str | None) -> ModelSource:
     path = Path(name).expanduser()
     if _looks_like_path(name) and not path.exists():
-        raise ModelError(f"{name}: no such file or folder; give a .gguf file, a config.json or a model folder "
+        raise UsageError(f"{name}: no such file or folder; give a .gguf file, a config.json or a model folder "
                          "(or a catalog name: `heavylift plan --list`)")
     if name.endswith(".gguf") or (path.is_file() and path.suffix == ".gguf"):
         return _from_gguf(path, name, quant)
