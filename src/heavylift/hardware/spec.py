@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -154,18 +153,13 @@ def build_rig(description: str, gpus: list[DeviceSpec], ram_gb: float | None, dd
 
 
 def detect_local() -> Rig:
-    """This machine: cores (os.cpu_count), RAM (/proc/meminfo MemTotal), GPUs (nvidia-smi if present)."""
-    cores = os.cpu_count() or 1
-    ram = 0
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    ram = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    """This machine: physical cores and RAM (psutil: Linux and macOS alike), GPUs (nvidia-smi if present)."""
+    from heavylift.hardware.local import physical_cores, total_memory_bytes
+
+    cores, counted = physical_cores()
+    ram = total_memory_bytes()
     gpus: list[DeviceSpec] = []
-    notes = [f"CPU: {cores} logical cores (os.cpu_count)", f"RAM: {ram / GiB:.1f} GiB (/proc/meminfo MemTotal)",
+    notes = [f"CPU: {cores} {counted}", f"RAM: {ram / GiB:.1f} GiB (psutil)",
              "RAM bandwidth not measurable here without a benchmark: assumed DDR5-4800 x 2 channels"]
     if shutil.which("nvidia-smi"):
         try:
