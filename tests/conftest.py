@@ -58,3 +58,28 @@ def engine_bin_dir(installed: subprocess.CompletedProcess[str]) -> Path:
     from heavylift.setup.engine_build import current_engine
 
     return Path(current_engine().bin_dir)
+
+
+def _asks_for(config: pytest.Config, marker: str) -> bool:
+    """Does -m select a test that carries only `marker`? (`-m fuzz` yes; `-m "not fuzz"`, no -m: no)"""
+    expr = config.getoption("markexpr") or ""
+    if not expr:
+        return False
+    try:
+        from _pytest.mark.expression import Expression
+
+        return bool(Expression.compile(expr).evaluate(lambda name, **_kw: name == marker))
+    except Exception:  # noqa: BLE001 - a pytest without this helper: fall back to the plain word
+        return marker in expr.split()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`engine` on every test that needs the engine or the default model (it uses `installed`,
+    directly or through another fixture), so `scripts/test.sh --fast` can leave them out; `fuzz`
+    tests run only when asked for (`-m fuzz`)."""
+    run_fuzz = _asks_for(config, "fuzz")
+    for item in items:
+        if "installed" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)
+        if item.get_closest_marker("fuzz") and not run_fuzz:
+            item.add_marker(pytest.mark.skip(reason="long fuzz run: `bash scripts/test.sh -m fuzz`"))

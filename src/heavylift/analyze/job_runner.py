@@ -75,9 +75,10 @@ def stop_orphaned_engine(store: JobStore, job: Job, say: Callable[[str], None]) 
     pid = job.engine_pid
     if not pid or not pid_alive(pid) or (job.pid and pid_alive(job.pid)):
         return
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+    from heavylift.engines.processes import cmdline as argv_of
+
+    cmdline = " ".join(argv_of(pid))  # psutil: /proc on Linux, sysctl on macOS
+    if not cmdline:
         return
     if "llama-server" in cmdline and str(kv_dir()) in cmdline:
         say(f"analyze: stopping the engine (pid {pid}) left running by the interrupted run")

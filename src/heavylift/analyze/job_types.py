@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,17 +114,10 @@ class Unit:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is not running anything
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    """psutil's view (Linux and macOS alike; a zombie is not alive)."""
+    from heavylift.engines.processes import pid_alive as alive
+
+    return alive(pid)
 
 
 def ctx_per_slot_from(ctx: int | None, ctx_per_slot: int | None, parallel: int) -> int | None:

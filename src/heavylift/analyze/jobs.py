@@ -36,7 +36,9 @@ class JobStore:
     # -- creating ---------------------------------------------------------------------------
     def create(self, name: str | None, config: JobConfig, docs: list[Document],
                errors: list[IngestError]) -> Job:
-        name = name or time.strftime("job-%Y%m%d-%H%M%S")
+        from heavylift.paths import check_name
+
+        name = check_name(name or time.strftime("job-%Y%m%d-%H%M%S"), "job name")  # it names the results file
         if self.db.execute("SELECT 1 FROM jobs WHERE name=?", (name,)).fetchone():
             raise UsageError(f"a job named {name!r} already exists; choose another --name (or `heavylift resume {name}`)")
         with self.db.transaction() as conn:

@@ -14,12 +14,12 @@ happened and saving stops for that architecture on that engine build."""
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from heavylift import settings
 from heavylift.analyze.answers import parse_answer
 from heavylift.analyze.engine_session import EngineSession
 from heavylift.analyze.jobs import Job, JobStore, Unit
@@ -115,7 +115,7 @@ class Scheduler:
             self._stop(str(e))
         except Exception as e:  # a bug: stop cleanly, completed work is already committed
             self._stop(f"internal error in slot {slot}: {e.__class__.__name__}: {e}")
-            if os.environ.get("HEAVYLIFT_DEBUG"):
+            if settings.is_debug():
                 raise
         finally:
             store.db.close()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import sys
 
-from heavylift import __version__
+from heavylift import __version__, settings
 from heavylift.cli.env_defaults import apply_env_defaults
 from heavylift.errors import HeavyliftError
 
@@ -33,14 +32,25 @@ SUBCOMMANDS: dict[str, str] = {
     "kv": "list or clean the saved KV-cache files",
     "worker": "lend this machine to a `serve --workers` (llama.cpp RPC worker)",
     "cluster": "multi-node vLLM with Ray: per-host commands, and a check of the running cluster",
+    "ps": "list running serves, jobs and engines (ports, models, pids, memory)",
+    "stop": "stop a serve, a job or an orphan engine by name, port or pid",
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line (not argparse's usage block): what is wrong and where help is.
+    Subcommand parsers are made of this class too (add_subparsers uses the parent's class)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="heavylift",
         description="Plan, run and measure very large open LLMs on hardware you own, and put them to "
-        "work on batch document analysis. Every option can also be set as HEAVYLIFT_<OPTION>.",
+        "work on batch document analysis. Some options can also be set by an environment variable "
+        "(each option's help names it; all of them: docs/configuration.md).",
     )
     parser.add_argument("--version", action="version", version=f"heavylift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -65,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     try:
+        settings.check_environment()
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         args.extra_args = extra
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug, not bad input: still one line, traceback on request
-        if os.environ.get("HEAVYLIFT_DEBUG"):
+        if settings.is_debug():
             raise
         print(f"heavylift: internal error: {e.__class__.__name__}: {e} "
               "(set HEAVYLIFT_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)

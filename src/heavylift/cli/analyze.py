@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, run_analysis_job, say
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_engine_options,
+    add_parallel_option,
+    engine_flag_args,
+    positive_float,
+    positive_int,
+    run_analysis_job,
+    say,
+)
 
 GIB = 1024**3
 
@@ -33,11 +42,11 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--model", default="default", help="stored model name or .gguf path (default: the default model)")
     p.add_argument("--endpoint", help="an OpenAI-compatible base URL to use instead of starting an engine")
     p.add_argument("--api-key", help="bearer key for --endpoint")
-    p.add_argument("--parallel", type=positive_int, default=1, help="engine slots (documents analysed at once; default 1)")
-    p.add_argument("--ctx", type=positive_int, metavar="N",
-                   help="total context, as llama.cpp's -c: split evenly over the --parallel slots")
+    add_parallel_option(p, "engine slots (documents analysed at once; default 1)", default=1)
+    add_ctx_option(p, "total context, as llama.cpp's -c: split evenly over the --parallel slots")
     p.add_argument("--ctx-per-slot", type=positive_int, metavar="N",
                    help=f"context per slot instead (default {DEFAULT_CTX_PER_SLOT}; capped at the model's trained context)")
+    add_engine_options(p)
     p.add_argument("--max-tokens", type=positive_int, default=512, help="longest answer in tokens (default 512)")
     p.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                    help="seconds to wait for one answer (default: the larger of 600 and 3x the time the plan "
@@ -64,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from heavylift.engines.client import normalize_base_url
     from heavylift.engines.credentials import client_endpoint
     from heavylift.errors import UsageError
+    from heavylift.paths import check_name
 
+    if args.name is not None:
+        check_name(args.name, "--name")  # it becomes a file name: refused before any work
     tasks, notes = build_tasks(args.ask, args.questions, args.task, args.schema, args.labels)
     endpoint = client_endpoint(args.endpoint)  # --endpoint, else OPENAI_BASE_URL
     endpoint = normalize_base_url(endpoint) if endpoint else None
@@ -72,8 +84,10 @@ def run(args: argparse.Namespace) -> int:
         import os
 
         os.environ["HEAVYLIFT_API_KEY"] = args.api_key
-    if endpoint and args.extra_args:
-        raise UsageError("engine arguments after `--` need our own engine; drop them or drop --endpoint")
+    engine_args = engine_flag_args(args) + list(args.extra_args)  # kept with the job for `resume`
+    if endpoint and engine_args:
+        raise UsageError("engine settings (-ctk/-ctv, -fa, -ngl, or flags after `--`) need our own engine; "
+                         "drop them or drop --endpoint")
     per_slot = ctx_per_slot_from(args.ctx, args.ctx_per_slot, args.parallel) or DEFAULT_CTX_PER_SLOT
     for note in notes:
         say(f"analyze: {note}")
@@ -91,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                        is_split=args.split, kv_save_min_tokens=args.kv_save_min_tokens,
                        kv_max_bytes=int(args.kv_max_gib * GIB), max_attempts=args.max_attempts,
                        endpoint_wait_s=args.endpoint_wait, timeout_s=args.timeout, temperature=args.temperature,
-                       seed=args.seed, engine_args=list(args.extra_args))
+                       seed=args.seed, engine_args=engine_args)
     store = JobStore()
     job = store.create(args.name, config, docs, errors)
     num_units = store.counts(job.id)["pending"]

@@ -7,7 +7,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_engine_options,
+    engine_flag_args,
+    positive_float,
+    positive_int,
+    say,
+)
 from heavylift.engines.base import Engine
 from heavylift.engines.client import ChatResult
 from heavylift.engines.credentials import client_api_key, client_endpoint
@@ -28,14 +35,17 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--endpoint", help="an OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1 (else OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="bearer key for --endpoint or a keyed running serve (else HEAVYLIFT_API_KEY, "
                    "then OPENAI_API_KEY)")
-    p.add_argument("--ctx", type=positive_int, help="total context (as llama.cpp's -c) for an engine ask starts "
+    add_ctx_option(p, "total context (as llama.cpp's -c) for an engine ask starts "
                    f"(default {DEFAULT_EPHEMERAL_CTX}; a running serve or an endpoint keeps its own)")
+    add_engine_options(p)
     p.add_argument("--max-tokens", type=positive_int, default=512, help="longest answer in tokens (default 512)")
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0: deterministic)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--timeout", type=positive_float, metavar="SECONDS",
                    help="seconds to wait for the answer to start (default: the larger of 600 and 3x the time "
                         "the plan predicts for this model and prompt on this machine)")
+    p.add_argument("--json", action="store_true", help="print the answer and its accounting as one JSON object "
+                   "at the end instead of streaming the text")
     p.set_defaults(func=run)
 
 
@@ -100,7 +110,7 @@ def _ephemeral(args: argparse.Namespace, model: str) -> Target:
         say(f"ask: --ctx {ctx} is more than {stored.name} was trained on ({n_train}); llama-server caps the "
             f"slot there, so the engine gets {n_train}")
         ctx = int(n_train)
-    engine = local_engine(args.model, ctx_size=ctx)
+    engine = local_engine(args.model, ctx_size=ctx, extra_args=engine_flag_args(args))
     return Target(engine, f"ephemeral engine for {model}", "ephemeral", stored.path, ctx)
 
 
@@ -126,10 +136,18 @@ def run(args: argparse.Namespace) -> int:
                                         temperature=args.temperature, seed=args.seed):
             if isinstance(piece, ChatResult):
                 result = piece
-            else:
+            elif not args.json:
                 sys.stdout.write(piece)
                 sys.stdout.flush()
-        sys.stdout.write("\n")
+        if not args.json:
+            sys.stdout.write("\n")
+    if args.json and result:
+        import json
+
+        print(json.dumps({"answer": result.text, "model": result.model, "finish_reason": result.finish_reason,
+                          "prompt_tokens": result.prompt_tokens, "cached_tokens": result.cached_tokens,
+                          "completion_tokens": result.completion_tokens, "prefill_tps": result.prompt_tps,
+                          "decode_tps": result.decode_tps, "engine": target.where}, indent=2))
     if result:
         rate = lambda v: f"{v:.1f} tok/s" if v else "unknown"  # noqa: E731
         say(f"ask: {result.prompt_tokens} prompt tokens ({result.cached_tokens} cached), "

@@ -12,6 +12,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "Cancel a job: pending units are cancelled; a running job stops after its current "
                        "answers (which are kept).")
     p.add_argument("job", help="job name (see `heavylift jobs`)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
@@ -26,4 +27,8 @@ def run(args: argparse.Namespace) -> int:
     n = store.cancel(job)
     counts = store.counts(job.id)
     say(f"cancel: job {job.name} cancelled; {n} unit(s) will not run, {counts['done']} done kept")
+    if args.json:
+        import json
+
+        print(json.dumps({"job": job.name, "status": "cancelled", "units_cancelled": n, "units_done": counts["done"]}))
     return 0

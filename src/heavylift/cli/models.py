@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     add.add_argument("path", type=Path, help="path of a .gguf file")
     add.add_argument("--name", help="name to store it under (default: from the file name)")
     add.add_argument("--copy", action="store_true", help="copy into heavylift's cache instead of referencing")
+    add.add_argument("--json", action="store_true", help="print the stored model as JSON")
     add.set_defaults(func=run_add)
     info = msub.add_parser("info", help="read a model's GGUF header (no weights loaded)")
     info.add_argument("model", help="a stored model name, 'default', or a path to a .gguf")
@@ -31,12 +32,15 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     info.set_defaults(func=run_info)
     rm = msub.add_parser("rm", help="forget a model (deletes the file only if heavylift copied it)")
     rm.add_argument("model", help="a stored model name")
+    rm.add_argument("--json", action="store_true", help="print the removed model as JSON")
     rm.set_defaults(func=run_rm)
     up = msub.add_parser("upcycle", help="build a Mixtral-style MoE GGUF from a dense llama GGUF (for demos/tests)")
     up.add_argument("model", help="a stored model name, 'default', or a path to a dense .gguf")
     up.add_argument("--experts", type=int, default=4, help="experts per layer (default 4)")
     up.add_argument("--top-k", type=int, default=2, help="experts used per token (default 2)")
     up.add_argument("--out", type=Path, help="output .gguf (default: heavylift's cache, keyed by the input)")
+    up.add_argument("--force", action="store_true", help="overwrite --out even if heavylift did not write it")
+    up.add_argument("--json", action="store_true", help="print the written file as JSON")
     up.set_defaults(func=run_upcycle)
     ex = msub.add_parser("export-hf", help="write a Hugging Face folder (safetensors + config + tokenizer) from a GGUF, "
                          "for vLLM and transformers")
@@ -48,10 +52,14 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     ex.set_defaults(func=run_export_hf)
 
 
+def _model_json(model) -> dict:
+    return {**asdict(model), "path": str(model.path), "is_missing": model.is_missing}
+
+
 def run_list(args: argparse.Namespace) -> int:
     models = ModelStore().list()
     if args.json:
-        print(json.dumps([{**asdict(m), "path": str(m.path), "is_missing": m.is_missing} for m in models], indent=2))
+        print(json.dumps([_model_json(m) for m in models], indent=2))
         return 0
     if not models:
         say("no models yet; run `heavylift setup` for the default one, or `heavylift models add PATH`")
@@ -68,6 +76,8 @@ def run_list(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     model = ModelStore().add(args.path, name=args.name, copy=args.copy)
     say(f"added {model.name} ({human_bytes(model.file_bytes)}) -> {model.path}")
+    if args.json:
+        print(json.dumps(_model_json(model), indent=2))
     return 0
 
 
@@ -101,6 +111,8 @@ def run_rm(args: argparse.Namespace) -> int:
         raise ModelError(f"{args.model!r} is an alias; remove {ALIASES[args.model]!r} by its name")
     model = ModelStore().remove(args.model)
     say(f"removed {model.name}" + (f" and deleted {model.path.parent}" if model.is_copy else " (file left in place)"))
+    if args.json:
+        print(json.dumps({**_model_json(model), "is_file_deleted": model.is_copy}, indent=2))
     return 0
 
 
@@ -109,10 +121,19 @@ def run_upcycle(args: argparse.Namespace) -> int:
     from heavylift.models.moe_upcycle import upcycle, upcycle_cache_path
 
     dense = ModelStore().resolve(args.model).path
-    out = args.out or upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
-    upcycle(dense, out, args.experts, args.top_k, progress=say)
+    from heavylift.outputs import check_writable, remember
+
+    out = check_writable(args.out, args.force, "--out") if args.out else \
+        upcycle_cache_path(dense, args.experts, args.top_k, paths.cache_dir())
+    upcycle(dense, out, args.experts, args.top_k, progress=say)  # atomic: a temporary file, renamed when complete
+    if args.out:
+        remember(out)
     say(f"wrote {out} ({human_bytes(out.stat().st_size)}); add it with `heavylift models add {out}`")
-    print(out)
+    if args.json:
+        print(json.dumps({"path": str(out), "file_bytes": out.stat().st_size, "source": str(dense),
+                          "n_experts": args.experts, "n_experts_used": args.top_k}, indent=2))
+    else:
+        print(out)
     return 0
 
 

@@ -7,7 +7,17 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from heavylift.cli.common import human_bytes, positive_int, say
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_flash_attn_option,
+    add_gpu_layers_option,
+    add_kv_type_options,
+    add_parallel_option,
+    human_bytes,
+    kv_type_of,
+    positive_int,
+    say,
+)
 from heavylift.errors import UsageError
 from heavylift.hardware.spec import parse_hw
 from heavylift.plan.memory import KV_TYPES
@@ -47,12 +57,17 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "llama-server command line after `--`, to get memory and speed for exactly those flags.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="one or more models (several: side by side)")
     p.add_argument("--quant", help="GGUF file type to predict for non-GGUF inputs (default Q4_K_M; --compare: best that fits)")
-    p.add_argument("--ctx", type=positive_int, help="context tokens, shared by all sequences (llama.cpp -c; default: 32768 per sequence, or the model's trained context if smaller)")
-    p.add_argument("--parallel", type=positive_int, help="parallel sequences (default 1)")
-    p.add_argument("--kv-type", choices=KV_TYPES, help="KV cache type (default f16)")
-    p.add_argument("--ubatch", type=positive_int, help="physical batch size (default 512)")
-    p.add_argument("--batch", type=positive_int, help="logical batch size (default 2048)")
-    p.add_argument("--no-flash-attn", action="store_true", help="plan without flash attention")
+    add_ctx_option(p, "context tokens, shared by all sequences (default: 32768 per sequence, or the model's "
+                      "trained context if smaller)")
+    add_parallel_option(p, "parallel sequences (default 1)")
+    add_kv_type_options(p, KV_TYPES)
+    p.add_argument("-ub", "--ubatch", "--ubatch-size", dest="ubatch", type=positive_int, metavar="N",
+                   help="physical batch size (default 512)")
+    p.add_argument("-b", "--batch", "--batch-size", dest="batch", type=positive_int, metavar="N",
+                   help="logical batch size (default 2048)")
+    add_flash_attn_option(p)
+    p.add_argument("--no-flash-attn", dest="flash_attn", action="store_const", const="off",
+                   help="plan without flash attention (= -fa off)")
     p.add_argument("--prompt-tokens", type=positive_int, help="prompt length for TTFT (default min(ctx, 150000))")
     p.add_argument("--depth", type=_non_negative, metavar="N",
                    help="decode speed with N tokens already in the cache (default: the full context of one sequence)")
@@ -61,8 +76,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="plan across machines: a hosts file (`NAME ADDRESS HARDWARE-SPEC` lines + `network KIND`; "
                         "docs/scale-out.md): llama.cpp RPC vs vLLM TP x PP, layers per host, the network term")
     g = p.add_argument_group("evaluate these llama-server placement flags (instead of the planner's own choice)")
-    g.add_argument("-ngl", "--n-gpu-layers", dest="n_gpu_layers", metavar="N",
-                   help="layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
+    add_gpu_layers_option(g, "layers on the GPUs, the output layer counted as llama.cpp does (N, 'all' or 'auto')")
     g.add_argument("-ts", "--tensor-split", dest="tensor_split", metavar="A,B,...", help="share of layers per GPU")
     g.add_argument("-ot", "--override-tensor", dest="placement_overrides", action=_Ordered, metavar="RE=DEV",
                    help="tensors whose name matches RE go to DEV (CPU, CUDA0, ...); repeatable, first match wins")
@@ -77,6 +91,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (README: plan --json schema)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw it: memory per device (one model) or decode speed vs roofline (--compare, several)")
+    p.add_argument("--force", action="store_true", help="overwrite --plot even if heavylift did not write it")
     p.set_defaults(func=run)
 
 
@@ -97,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{r.name:26} {r.architecture:11} {r.n_layer:>6} {experts:>8} {r.total_params_b:>8.2f}B "
                   f"{r.active_params_b:>7.2f}B {r.n_ctx_train:>10,}  {r.verification}")
         return 0
+    if args.plot:
+        from heavylift.outputs import check_writable
+
+        check_writable(args.plot, args.force, "--plot")  # before any work
+    args.kv_type = kv_type_of(args)  # --kv-type, or -ctk/-ctv (llama.cpp's spelling)
     req = merge_flags(PlanRequest.from_namespace(args), getattr(args, "extra_args", []))
     if not req.models:
         raise UsageError("give a model: a catalog name (heavylift plan --list), a .gguf path or a config.json")
@@ -115,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from heavylift.plan.plot import plot_memory, plot_speed
 
-        drawn = plot_memory(plans[0], args.plot) if len(plans) == 1 else plot_speed(plans, args.plot)
+        drawn = (plot_memory(plans[0], args.plot, args.force) if len(plans) == 1
+                 else plot_speed(plans, args.plot, args.force))
         say(f"plot written to {drawn}")
     for note in req.ignored:
         say(f"plan: {note}")
@@ -249,7 +270,7 @@ def _compare(args: argparse.Namespace, req: PlanRequest) -> int:
     if args.plot:
         from heavylift.plan.plot import plot_speed
 
-        say(f"plot written to {plot_speed(results, args.plot)}")
+        say(f"plot written to {plot_speed(results, args.plot, args.force)}")
     if args.json:
         print(json.dumps([plan_json(p) for p in results], indent=2))
         return 0

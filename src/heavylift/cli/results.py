@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--format", choices=("jsonl", "csv", "md"),
                    help="output format (default: from --out's extension .jsonl/.csv/.md, else jsonl)")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite --out even if heavylift did not write it")
     p.set_defaults(func=run)
 
 
@@ -27,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = output_format(args.out, args.format)
     store = JobStore()
-    text = export_results(store, store.get(args.job), args.out, fmt)
+    text = export_results(store, store.get(args.job), None, fmt)  # written below, never over a foreign file
     if args.out:
+        from heavylift.outputs import write_text
+
+        write_text(args.out, text, force=args.force, flag="--out")
         say(f"results: wrote {args.out} ({fmt})")
     else:
         sys.stdout.write(text)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say, sigterm_as_interrupt
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_parallel_option,
+    positive_float,
+    positive_int,
+    say,
+    sigterm_as_interrupt,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
@@ -19,14 +26,15 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("-i", "--input", type=Path, required=True, metavar="IN.jsonl", help="the batch input file")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.jsonl", help="where to write the results")
     p.add_argument("--model", default="default", help="stored model name or .gguf path (default: the default model)")
-    p.add_argument("--ctx", type=positive_int, default=8192, help="context size in tokens, shared by all slots (default 8192)")
-    p.add_argument("--parallel", type=positive_int, default=2, help="engine slots: requests run at once (default 2)")
+    add_ctx_option(p, "context size in tokens, shared by all slots (default 8192)", default=8192)
+    add_parallel_option(p, "engine slots: requests run at once (default 2)", default=2)
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine (default: llama.cpp's choice)")
     p.add_argument("--endpoint", help="run against this OpenAI-compatible base URL instead of starting an engine")
     p.add_argument("--api-key", help="bearer key for --endpoint (else HEAVYLIFT_API_KEY, then OPENAI_API_KEY)")
     p.add_argument("--kv-save-min-tokens", type=positive_int, default=1024,
                    help="save a prompt prefix's KV to disk when it is at least this long (default 1024)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--json", action="store_true", help="print the batch's outcome as JSON instead of the output path")
     p.add_argument("--progress-interval", type=positive_float, help="seconds between progress lines")
     p.set_defaults(func=run)
 
@@ -49,5 +57,11 @@ def run(args: argparse.Namespace) -> int:
     say(f"run-batch: {result.batch_id} {result.status}: {result.num_completed} ok, {result.num_failed} failed of "
         f"{result.num_requests}; {result.cached_tokens} of {result.prompt_tokens} prompt tokens from cache")
     say(f"run-batch: results in {result.output_path}")
-    print(result.output_path)
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps({**asdict(result), "output_path": str(result.output_path)}, indent=2))
+    else:
+        print(result.output_path)
     return 0

@@ -8,7 +8,16 @@ import os
 import sys
 from pathlib import Path
 
-from heavylift.cli.common import port_number, positive_int, say, sigterm_as_interrupt
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_engine_options,
+    add_parallel_option,
+    engine_flag_args,
+    port_number,
+    positive_int,
+    say,
+    sigterm_as_interrupt,
+)
 from heavylift.engines.credentials import SERVE_KEY_VAR, refuse_secret_args, serve_api_keys
 from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.server_registry import ServerRecord, announce, withdraw
@@ -22,8 +31,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "llama-server runs behind it on loopback as a supervised child: restarted if it dies, "
                        "stopped cleanly on Ctrl-C/SIGTERM. Extra engine flags go after `--`.")
     p.add_argument("model", nargs="?", default="default", help="stored model name or .gguf path (default: the default model)")
-    p.add_argument("--ctx", type=positive_int, default=4096, help="context size in tokens, shared by all slots (default 4096)")
-    p.add_argument("--parallel", type=positive_int, default=1, help="parallel sequences / slots (default 1)")
+    add_ctx_option(p, "context size in tokens, shared by all slots (default 4096)", default=4096)
+    add_parallel_option(p, "parallel sequences / slots (default 1)", default=1)
+    add_engine_options(p)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need a key)")
     p.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     # dest serve_api_key: its variable is HEAVYLIFT_SERVE_API_KEY, not the clients' HEAVYLIFT_API_KEY.
@@ -49,6 +59,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--network", default="10gbe",
                    help="how this machine reaches the workers, for the predicted speed (1gbe, 10gbe, 25gbe, 100gbe, "
                         "ib-hdr, ib-ndr, loopback; default 10gbe)")
+    p.add_argument("--json", action="store_true",
+                   help="print the ready line as JSON (base_url, model, port, pid, ctx, parallel) instead of the URL")
     p.set_defaults(func=run)
 
 
@@ -60,10 +72,13 @@ def run(args: argparse.Namespace) -> int:
     if any(a == "--api-key" or a.startswith("--api-key=") for a in sys.argv):
         say(f"serve: note: --api-key is visible to other local users in `ps`; prefer {SERVE_KEY_VAR} or --api-key-file")
     served = None
+    engine_words = engine_flag_args(args)  # -ctk/-ctv, -fa, -ngl given before `--`
     if args.plan:
+        from heavylift.cli.common import kv_type_of
         from heavylift.plan.serve_plan import plan_for_serve
 
-        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw)
+        served = plan_for_serve(args.model, args.ctx, args.parallel, args.hw, kv_type=kv_type_of(args),
+                                flash_attn={"on": True, "off": False}.get(args.flash_attn or ""))
         say(f"serve: plan for {served.plan.hardware}: predicted decode ~{served.plan.decode_tps:.1f} tok/s, "
             f"{served.plan.total_bytes / 2**30:.2f} GiB in all")
         if served.note:
@@ -73,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
         if args.plan or args.engine != "llama-server":
             raise UsageError("--workers splits a GGUF over llama.cpp RPC workers; drop --plan / --engine vllm")
         settings = _split_over_workers(args)
-    if args.engine == "vllm" and (args.plan or args.threads or args.slot_save_path):
-        raise UsageError("--plan, --threads and --slot-save-path are llama-server options; vLLM takes its own flags "
+    if args.engine == "vllm" and (args.plan or args.threads or args.slot_save_path or engine_words):
+        raise UsageError("--plan, --threads, --slot-save-path, -ctk/-ctv, -fa and -ngl are llama-server options; "
+                         "vLLM takes its own flags "
                          "after `--`")
     # the user's own flags after `--` win over the plan's (engines/llama_args.py, engines/vllm_args.py)
     options = ServeOptions(model=args.model, ctx=args.ctx, parallel=args.parallel, host=args.host, port=args.port,
                            keys=keys, threads=args.threads, slot_save_path=args.slot_save_path,
-                           extra_args=list(args.extra_args), settings=settings, engine=args.engine,
+                           extra_args=engine_words + list(args.extra_args), settings=settings, engine=args.engine,
                            max_upload_bytes=args.max_upload_mb * 1000 * 1000,
                            kv_save_min_tokens=args.kv_save_min_tokens)
     sigterm_as_interrupt()
@@ -89,7 +105,14 @@ def run(args: argparse.Namespace) -> int:
         nonlocal record_path
         record_path = announce(ServerRecord(model, url.removesuffix("/v1"), os.getpid(), args.ctx,
                                             args.parallel, bool(keys)))
-        print(url, flush=True)  # last: the line that says "ready" to scripts
+        if args.json:
+            import json
+
+            print(json.dumps({"base_url": url, "model": model, "host": args.host, "port": args.port,
+                              "pid": os.getpid(), "ctx": args.ctx, "parallel": args.parallel,
+                              "has_api_key": bool(keys)}), flush=True)
+        else:
+            print(url, flush=True)  # last: the line that says "ready" to scripts
 
     try:
         run_server(options, say, ready, plan=served.expected if served else None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from heavylift.cli.common import human_bytes, say
@@ -23,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="engine backend (default auto: CUDA if toolkit and GPU, Metal on macOS, else CPU)")
     p.add_argument("--rebuild", action="store_true", help="build the engine again even if cached")
     p.add_argument("--skip-model", action="store_true", help="do not install the default model")
+    p.add_argument("--json", action="store_true", help="print what was installed as JSON (progress stays on stderr)")
     p.set_defaults(func=run)
 
 
@@ -34,10 +37,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         build = build_engine(say, force=args.rebuild, backend=args.backend)
     say(f"      llama.cpp {build.version}, backend {build.backend.upper()}, binaries in {build.bin_dir}")
+    model = None
     if not args.skip_model:
         say("[2/2] default model")
         path, source = install_default_model(say)
         model = ModelStore().add(path, name=DEFAULT_MODEL_NAME, source=source, replace=True)
         say(f"      {model.name} ({human_bytes(model.file_bytes)}) at {model.path}")
-    say(f"setup done in {time.monotonic() - started:.1f}s")
+    took = time.monotonic() - started
+    say(f"setup done in {took:.1f}s")
+    if args.json:
+        print(json.dumps({"engine": asdict(build),
+                          "model": {**asdict(model), "path": str(model.path)} if model else None,
+                          "took_s": round(took, 3)}, indent=2, default=str))
     return 0

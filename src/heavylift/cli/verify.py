@@ -62,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="how long to wait for a down endpoint before stopping (default 30)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the report (Markdown, or JSON with --json)")
+    p.add_argument("--force", action="store_true", help="overwrite --out even if heavylift did not write it")
     p.add_argument("--progress-interval", type=positive_float, help="seconds between progress lines")
     p.set_defaults(func=run)
 
@@ -106,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
     from heavylift.verify.pipeline import run_verify
     from heavylift.verify.report import to_markdown
 
+    if args.out:
+        from heavylift.outputs import check_writable
+
+        check_writable(args.out, args.force, "--out")  # before the long run, not after it
     sigterm_as_interrupt()
     if args.resume:
         report = run_verify(None, args.resume, say, progress_interval_s=args.progress_interval)
@@ -114,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
         report = run_verify(build_config(args), name, say, progress_interval_s=args.progress_interval)
     text = json.dumps(asdict(report), indent=2, default=_json_default) + "\n" if args.json else to_markdown(report)
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        from heavylift.outputs import write_text
+
+        write_text(args.out, text, force=args.force, flag="--out")
         say(f"verify: report written to {args.out}")
     print(text, end="")
     return 0

@@ -236,9 +236,6 @@ class EngineClient:
     def slot_erase(self, slot_id: int) -> dict[str, Any]:
         return self.post_json(f"/slots/{slot_id}?action=erase", {})
 
-    def metrics_text(self) -> str:
-        return self._request("GET", "/metrics").text
-
 
 def _error_text(response: httpx.Response) -> str:
     try:

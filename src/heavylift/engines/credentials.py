@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from heavylift import settings
 from heavylift.errors import UsageError
 
 SERVE_KEY_VAR = "HEAVYLIFT_SERVE_API_KEY"
@@ -33,14 +34,14 @@ def client_api_key(explicit: str | None = None) -> str | None:
     if explicit:
         return explicit
     for var in CLIENT_KEY_VARS:
-        if os.environ.get(var):
-            return os.environ[var]
+        if value := settings.get(var):
+            return value
     return None
 
 
 def client_endpoint(explicit: str | None = None) -> str | None:
     """The endpoint a client uses: the flag, else OPENAI_BASE_URL, else None (run our own engine)."""
-    return explicit or os.environ.get(CLIENT_ENDPOINT_VAR) or None
+    return explicit or settings.get(CLIENT_ENDPOINT_VAR) or None
 
 
 def serve_api_keys(explicit: str | None = None, key_file: Path | None = None) -> list[str]:
@@ -56,8 +57,8 @@ def serve_api_keys(explicit: str | None = None, key_file: Path | None = None) ->
         keys += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
         if not keys:
             raise UsageError(f"--api-key-file {key_file} holds no key (one per line, # for comments)")
-    if not keys and os.environ.get(SERVE_KEY_VAR):
-        keys.append(os.environ[SERVE_KEY_VAR])
+    if not keys and (key := settings.get(SERVE_KEY_VAR)):
+        keys.append(key)
     for key in keys:
         if len(key) < 8 or any(c.isspace() for c in key):
             raise UsageError("an API key must be at least 8 characters with no spaces; choose a longer one")

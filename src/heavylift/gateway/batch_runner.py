@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from heavylift import settings
 from heavylift.analyze.jobs import JobConfig, JobStore, Unit
 from heavylift.analyze.kv_cache import kv_dir
 from heavylift.gateway import batch_input
@@ -105,7 +106,7 @@ class BatchRunner:
                     backoff = min(max(backoff * 2, 2.0), 30.0)
                 except Exception as e:  # a bug must not take the gateway down; say it, retry later
                     self.say(f"batches: internal error {e.__class__.__name__}: {e}")
-                    if os.environ.get("HEAVYLIFT_DEBUG"):
+                    if settings.is_debug():
                         raise
                     progressed = False
                     backoff = 30.0
@@ -276,7 +277,7 @@ class BatchRunner:
         except Exception as e:  # a bug: stop cleanly; completed requests are committed
             reasons.append(f"internal error in slot {slot}: {e.__class__.__name__}: {e}")
             stop.set()
-            if os.environ.get("HEAVYLIFT_DEBUG"):
+            if settings.is_debug():
                 raise
         finally:
             store.db.close()

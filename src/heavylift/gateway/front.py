@@ -8,9 +8,9 @@ HEAVYLIFT_SERVE_API_KEY; neither is ever on a command line. Prints the base URL 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from heavylift import settings
 from heavylift.engines.credentials import ENGINE_KEY_VAR, serve_api_keys
 from heavylift.errors import HeavyliftError
 from heavylift.gateway.app import GatewayConfig, create_app
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = serve_api_keys()
         sock = bind_public(args.host, args.port, keys)
         app = create_app(GatewayConfig(engine_base_url=args.engine_url,
-                                       engine_api_key=os.environ.get(ENGINE_KEY_VAR), keys=keys))
+                                       engine_api_key=settings.get(ENGINE_KEY_VAR), keys=keys))
         _serve(app, sock, None, lambda: print(public_url(args.host, args.port), flush=True))
     except HeavyliftError as e:
         print(f"front: error: {e}", file=sys.stderr)

@@ -12,7 +12,6 @@ A spec is comma-separated parts, each one of:
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -263,20 +262,15 @@ def _cpu_facts() -> tuple[str, int]:
 
 
 def detect_local() -> Rig:
-    """This machine: cores (os.cpu_count), RAM (/proc/meminfo MemTotal), GPUs (nvidia-smi if present)."""
-    cores = os.cpu_count() or 1
-    ram = 0
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    ram = int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    """This machine: physical cores and RAM (psutil: Linux and macOS alike), GPUs (nvidia-smi if present)."""
+    from heavylift.hardware.local import physical_cores, total_memory_bytes
+
+    cores, counted = physical_cores()
+    ram = total_memory_bytes()
     simd, sockets = _cpu_facts()
     gpus: list[DeviceSpec] = []
-    notes = [f"CPU: {cores} logical cores (os.cpu_count), {simd.upper()}, {sockets} socket(s) (/proc/cpuinfo)",
-             f"RAM: {ram / GiB:.1f} GiB (/proc/meminfo MemTotal)",
+    notes = [f"CPU: {cores} {counted}, {simd.upper()}, {sockets} socket(s)",
+             f"RAM: {ram / GiB:.1f} GiB (psutil)",
              "RAM bandwidth not measured here: assumed DDR5-4800 x 2 channels (`heavylift bench --calibrate` "
              "measures it)",
              "CPU speed per core: the public fit's (desktop and server cores); a cloud vCPU can be 2-4x slower "

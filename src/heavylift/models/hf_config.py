@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from heavylift.errors import ModelError
-from heavylift.models.model_arch import ModelArch
+from heavylift.models.model_arch import ModelArch, check_config_numbers
 
 # model types whose GGUF llama.cpp cannot run at the pinned version: the planner refuses them
 UNSUPPORTED: dict[str, str] = {}
@@ -22,6 +22,7 @@ def from_hf_config(config: dict[str, Any], name: str = "", source: str = "") -> 
     if model_type in UNSUPPORTED:
         raise ModelError(f"{name or 'config.json'}: {UNSUPPORTED[model_type]}")
     builder = _HF_BUILDERS.get(model_type) or _HF_BUILDERS.get(str(config.get("model_type") or ""))
+    check_config_numbers(name or "config.json", cfg)  # llama.cpp's limits, before anything is sized by them
     if builder is None:
         known = ", ".join(sorted(_HF_BUILDERS))
         raise ModelError(f"{name or 'config.json'}: model_type {model_type!r} is not supported by the planner "

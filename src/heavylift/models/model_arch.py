@@ -150,6 +150,7 @@ class ModelArch:
         if n_layer <= 0:
             raise ModelError(f"{name or 'model'}: GGUF metadata has {n_layer_all} blocks of which {n_nextn} are MTP "
                              "blocks; the file is incomplete or not a model")
+        check_counts(name or str(gguf.paths[0]), n_layer_all, g("{arch}.expert_count"))
         n_head = _max(g("{arch}.attention.head_count"))
         head_kv_raw = g("{arch}.attention.head_count_kv", n_head)
         n_head_kv = list(head_kv_raw)[:n_layer] if isinstance(head_kv_raw, list) else [int(head_kv_raw)] * n_layer
@@ -225,6 +226,40 @@ class ModelArch:
 # llama_hparams::set_swa_pattern(n_pattern) per architecture (load_arch_hparams): the last layer of
 # every n_pattern is full attention.
 _SWA_PATTERN = {"gpt-oss": 2, "gemma3": 6, "llama4": 4}
+
+
+LLAMA_MAX_LAYERS = 512  # src/llama-hparams.h
+LLAMA_MAX_EXPERTS = 1024  # src/llama-hparams.h
+
+
+def check_counts(name: str, n_layer: Any, n_expert: Any) -> None:
+    """Refuse layer and expert counts llama.cpp cannot load, before anything is sized by them (a
+    corrupt 145-million-layer config must not make the planner build 145 million layers)."""
+    for label, value, limit in (("layers", n_layer, LLAMA_MAX_LAYERS), ("experts", n_expert, LLAMA_MAX_EXPERTS)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            continue  # absent or not a number: the builders say what is wrong with it
+        if value > limit:
+            raise ModelError(f"{name}: {value:g} {label}; llama.cpp loads at most {limit} "
+                             "(LLAMA_MAX_LAYERS / LLAMA_MAX_EXPERTS): the file is corrupt or not a model")
+
+
+# keys every builder divides or multiplies by: a positive whole number where present
+_POSITIVE_KEYS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "num_key_value_heads", "head_dim",
+                  "vocab_size", "max_position_embeddings")
+
+
+def check_config_numbers(name: str, cfg: dict[str, Any]) -> None:
+    """A config.json's core sizes are positive whole numbers in llama.cpp's limits (checked before
+    any builder computes with them)."""
+    for key in _POSITIVE_KEYS:
+        value = cfg.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value <= 0 \
+                or value != int(value):
+            raise ModelError(f"{name}: {key} is {value!r}; it must be a whole number greater than zero")
+    check_counts(name, cfg.get("num_hidden_layers"),
+                 cfg.get("num_experts") or cfg.get("n_routed_experts") or cfg.get("num_local_experts"))
 
 
 def _int(value: Any, key: str, name: str) -> int:

@@ -15,7 +15,6 @@ from heavylift.models.gguf_file import GGUFFile, split_parts
 from heavylift.store import Database
 
 ALIASES = {"default": DEFAULT_MODEL_NAME}
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
 @dataclass
@@ -76,8 +75,7 @@ class ModelStore:
         path = path.expanduser().resolve() if path.exists() else path
         gguf = GGUFFile.read(path)  # validates every split part before anything is stored
         name = (name or _default_name(path)).lower()
-        if not _NAME_RE.match(name):
-            raise ModelError(f"invalid model name {name!r}; use lowercase letters, digits, '.', '_' and '-'")
+        paths.check_name(name, "model name")  # a copied model's folder is named after it
         if name in ALIASES:
             raise ModelError(f"{name!r} is reserved; choose another --name")
         existing = self.db.execute("SELECT path FROM models WHERE name=?", (name,)).fetchone()
@@ -108,7 +106,7 @@ class ModelStore:
 
 def _default_name(path: Path) -> str:
     stem = re.sub(r"-\d{5}-of-\d{5}$", "", path.stem)
-    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-.") or "model"
+    return re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")[:128].strip("-._") or "model"
 
 
 def _model(row) -> StoredModel:

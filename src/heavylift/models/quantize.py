@@ -26,7 +26,7 @@ from heavylift.models.llama_tools import (
     quantize_command,
     run_tool,
 )
-from heavylift.models.model_store import _NAME_RE, ModelStore
+from heavylift.models.model_store import ModelStore
 from heavylift.plan.quant_rules import NEEDS_IMATRIX, check_ftype
 
 UNQUANTIZED = ("F32", "F16", "BF16")
@@ -146,8 +146,7 @@ def _safe_name(text: str) -> str:
 def _target(config: QuantizeConfig, source: _Source, ftype: str, num_types: int, store: ModelStore) -> _Target:
     base = (config.name or "").lower()
     name = base if base and num_types == 1 else f"{base or source.label}-{ftype.lower()}"
-    if not _NAME_RE.match(name):
-        raise UsageError(f"invalid model name {name!r}; use lowercase letters, digits, '.', '_' and '-' (--name)")
+    paths.check_name(name, "model name (--name)")  # the one check for names that become paths
     if config.out_dir:
         target = _Target(ftype, name, config.out_dir.expanduser().resolve() / f"{name}.gguf", False, None)
     else:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heavylift.errors import ModelError
+from heavylift.errors import ModelError, UsageError
 from heavylift.models import catalog
 from heavylift.models.gguf_file import GGUFFile
 from heavylift.models.model_arch import ModelArch
@@ -37,6 +37,9 @@ class ModelSource:
 
 def resolve(name: str, quant: str | None) -> ModelSource:
     path = Path(name).expanduser()
+    if _looks_like_path(name) and not path.exists():
+        raise UsageError(f"{name}: no such file or folder; give a .gguf file, a config.json or a model folder "
+                         "(or a catalog name: `heavylift plan --list`)")
     if name.endswith(".gguf") or (path.is_file() and path.suffix == ".gguf"):
         return _from_gguf(path, name, quant)
     if path.is_dir() or path.name == "config.json" or name.endswith(".json"):
@@ -52,6 +55,12 @@ def resolve(name: str, quant: str | None) -> ModelSource:
         pass
     catalog.lookup(name)  # raises with close names
     raise AssertionError("unreachable")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name with a folder separator, `~`, `.` at the start or a file suffix is a path, never a
+    catalog or stored name (those are checked names without separators)."""
+    return ("/" in name or "\\" in name or name.startswith(("~", ".")) or name.endswith((".gguf", ".json")))
 
 
 def _from_gguf(path: Path, label: str, quant: str | None) -> ModelSource:

@@ -24,7 +24,7 @@ def _pyplot():
     return plt
 
 
-def plot_memory(plan: Plan, path: Path) -> Path:
+def plot_memory(plan: Plan, path: Path, force: bool = False) -> Path:
     """One stacked bar per device (GiB), with its capacity and usable limit marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.7 * len(plan.devices)))
@@ -44,10 +44,10 @@ def plot_memory(plan: Plan, path: Path) -> Path:
     ax.set_title(f"{plan.model} {plan.quant}, ctx {plan.context.ctx:,} on {plan.hardware}: "
                  f"{'fits' if plan.fits else 'DOES NOT FIT'}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _save(fig, plt, path)
+    return _save(fig, plt, path, force)
 
 
-def plot_speed(plans: list[Plan], path: Path) -> Path:
+def plot_speed(plans: list[Plan], path: Path, force: bool = False) -> Path:
     """Predicted decode tok/s per (model, rig) with the pure-bandwidth roofline; rigs that do not fit are grey."""
     plt = _pyplot()
     labels = [f"{p.model} {p.quant}\n{p.hardware}" for p in plans]
@@ -61,15 +61,20 @@ def plot_speed(plans: list[Plan], path: Path) -> Path:
     ax.set_xlabel(f"decode tokens/s with {plans[0].depth_tokens:,} tokens in the cache (grey: does not fit)")
     ax.set_title(f"context {plans[0].context.ctx:,}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _save(fig, plt, path)
+    return _save(fig, plt, path, force)
 
 
-def _save(fig, plt, path: Path) -> Path:
+def _save(fig, plt, path: Path, force: bool) -> Path:
+    """Written beside the target and renamed when complete; never over a file heavylift did not write."""
+    from heavylift.outputs import replacing
+
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=110)
-    except OSError as e:
-        raise UsageError(f"cannot write the plot to {path} ({e.strerror}); choose another --plot path") from None
+        with replacing(path, force=force, flag="--plot") as tmp:
+            try:
+                fig.savefig(tmp, dpi=110)
+            except ValueError as e:  # matplotlib: an extension it cannot write
+                raise UsageError(f"--plot {path}: {e}; use .png, .svg or .pdf") from None
     finally:
         plt.close(fig)
     return path

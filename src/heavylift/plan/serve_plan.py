@@ -27,14 +27,17 @@ class ServePlan:
         return replace(LlamaArgs.from_plan(self.expected), log_verbosity=4)
 
 
-def plan_for_serve(model: str, ctx: int, n_parallel: int, hw: str, backend: str | None = None) -> ServePlan:
-    """backend: the engine build's (manifest) backend; default: the current build's."""
+def plan_for_serve(model: str, ctx: int, n_parallel: int, hw: str, backend: str | None = None,
+                   kv_type: str | None = None, flash_attn: bool | None = None) -> ServePlan:
+    """backend: the engine build's (manifest) backend; default: the current build's. kv_type /
+    flash_attn: serve's own settings (None: the plan's defaults)."""
     from heavylift.hardware.spec import parse_hw
     from heavylift.plan.memory import ContextConfig
     from heavylift.plan.model_source import resolve
     from heavylift.plan.planner import make_plan
 
-    src, rig, cfg = resolve(model, None), parse_hw(hw), ContextConfig(ctx, n_parallel)
+    src, rig, cfg = resolve(model, None), parse_hw(hw), ContextConfig(
+        ctx, n_parallel, **{k: v for k, v in (("kv_type", kv_type), ("flash_attn", flash_attn)) if v is not None})
     plan = make_plan(src, rig, cfg)
     if not plan.fits:
         hint = plan.suggestions[0] if plan.suggestions else "see `heavylift plan`"

@@ -39,11 +39,12 @@ class PlanRequest:
     @classmethod
     def from_namespace(cls, args) -> PlanRequest:
         """From `heavylift plan`'s parsed options."""
-        # (flag, value) pairs in command-line order; a HEAVYLIFT_PLACEMENT_OVERRIDES value gives -ot strings
+        # (flag, value) pairs in command-line order (plain strings are -ot values)
         overrides = tuple(x if isinstance(x, tuple) else ("-ot", str(x)) for x in args.placement_overrides or [])
         flags = PlacementFlags(_gpu_layers(args.n_gpu_layers), _split(args.tensor_split), overrides)
+        flash_attn = {"on": True, "off": False}.get(args.flash_attn or "")  # -fa auto: the plan's default
         return cls(list(args.models), args.ctx, args.parallel, args.kv_type, args.batch, args.ubatch,
-                   False if args.no_flash_attn else None, None, flags)
+                   flash_attn, None, flags)
 
 
 def merge_flags(req: PlanRequest, extra: list[str]) -> PlanRequest:
@@ -62,7 +63,7 @@ def merge_flags(req: PlanRequest, extra: list[str]) -> PlanRequest:
         req.models = req.models or [parsed.model_path]
     pairs = [("ctx", "ctx", "--ctx", parsed.ctx_size), ("parallel", "parallel", "--parallel", parsed.num_parallel),
              ("batch", "n_batch", "--batch", parsed.n_batch), ("ubatch", "n_ubatch", "--ubatch", parsed.n_ubatch),
-             ("flash_attn", "flash_attn", "--no-flash-attn", parsed.flash_attn),
+             ("flash_attn", "flash_attn", "-fa", parsed.flash_attn),
              ("kv_unified", "kv_unified", "-kvu", parsed.is_kv_unified or None)]
     for group, attr, ours, theirs in pairs:
         if group in groups and theirs is not None:

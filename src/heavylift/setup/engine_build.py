@@ -66,9 +66,11 @@ def manifest_path() -> Path:
 
 def current_engine() -> EngineBuild:
     """The engine to run: HEAVYLIFT_LLAMA_SERVER if set, else what `heavylift setup` recorded."""
-    override = os.environ.get("HEAVYLIFT_LLAMA_SERVER")
+    from heavylift import settings
+
+    override = settings.get("HEAVYLIFT_LLAMA_SERVER")
     if override:
-        return inspect_binary(Path(override))
+        return inspect_binary(override)
     if not manifest_path().exists():
         raise SetupError("no llama.cpp engine yet; run `heavylift setup` (or pass --llama-server PATH)")
     return EngineBuild.from_dict(json.loads(manifest_path().read_text()))

@@ -5,12 +5,11 @@ the run. Killed at any moment, `heavylift verify --resume NAME` finishes without
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from heavylift import paths
+from heavylift import paths, settings
 from heavylift.analyze.jobs import Job, JobConfig, JobStore
 from heavylift.analyze.prompts import messages_for
 from heavylift.engines.client import EngineClient
@@ -29,7 +28,7 @@ SIDES = ("candidate", "reference")
 def reference_api_key() -> str | None:
     """The reference endpoint's key: HEAVYLIFT_REFERENCE_API_KEY, else OPENAI_API_KEY (never a flag,
     so it stays out of shell history and process lists)."""
-    return os.environ.get("HEAVYLIFT_REFERENCE_API_KEY") or os.environ.get("OPENAI_API_KEY") or None
+    return settings.get("HEAVYLIFT_REFERENCE_API_KEY") or settings.get("OPENAI_API_KEY") or None
 
 
 class _ModelClient(EngineClient):

@@ -22,5 +22,6 @@ def read_docx(data: bytes) -> str:
                 for row in block.rows:
                     lines.append(" | ".join(cell.text.strip() for cell in row.cells))
     except Exception as e:  # zipfile.BadZipFile, KeyError, lxml errors: all mean "not a usable DOCX"
-        raise IngestFailure(f"not a readable DOCX ({(str(e) or e.__class__.__name__)[:120]})") from None
+        first_line = (str(e).strip() or e.__class__.__name__).splitlines()[0]  # lxml's messages span lines
+        raise IngestFailure(f"not a readable DOCX ({first_line[:120]})") from None
     return "\n".join(lines).strip()

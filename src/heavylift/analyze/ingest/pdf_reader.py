@@ -7,25 +7,33 @@ import logging
 
 from heavylift.analyze.ingest.document import IngestFailure
 
+ENCRYPTED = "encrypted PDF; decrypt it first (e.g. `qpdf --decrypt in.pdf out.pdf`)"
+
 
 def read_pdf(data: bytes) -> tuple[str, list[tuple[int, int]]]:
     """Text with a `[page N]` line before each page, and where each page starts."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import (
+        DependencyError,
+        FileNotDecryptedError,
+        PdfReadError,
+        WrongPasswordError,
+    )
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about sloppy files are noise here
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestFailure("encrypted PDF; decrypt it first (e.g. `qpdf --decrypt in.pdf out.pdf`)")
+            raise IngestFailure(ENCRYPTED)
         texts = [(page.extract_text() or "").strip() for page in reader.pages]
     except IngestFailure:
         raise
+    except (FileNotDecryptedError, WrongPasswordError, DependencyError):
+        # DependencyError: an AES-encrypted file without the `cryptography` package to open it
+        raise IngestFailure(ENCRYPTED) from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
         raise IngestFailure(f"not a readable PDF (corrupt or truncated: {_short(e)})") from None
     except Exception as e:  # pypdf raises assorted errors on damaged files; any of them means unreadable
-        if "crypt" in str(e).lower() or "password" in str(e).lower():
-            raise IngestFailure("encrypted PDF; decrypt it first (e.g. `qpdf --decrypt in.pdf out.pdf`)") from None
         raise IngestFailure(f"not a readable PDF ({_short(e)})") from None
     if not texts:
         raise IngestFailure("PDF has no pages")

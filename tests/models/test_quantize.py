@@ -18,7 +18,7 @@ import pytest
 from heavylift.models.gguf_file import GGUFFile
 from tests.cli_errors import one_line_error
 from tests.conftest import REPO, run_cli
-from tests.quantize.hf_folder import write_hf_llama
+from tests.models.hf_folder import write_hf_llama
 
 
 def stored(name: str) -> dict | None:
