@@ -131,6 +131,10 @@ VARIABLES: tuple[Variable, ...] = (
              "recorded (its folder's llama-quantize, llama-bench, ... too)", _path, group="engine"),
     Variable("HEAVYLIFT_BACKEND", "the engine backend `heavylift setup` builds",
              _choice("auto", "cpu", "cuda", "metal"), ("setup --backend",), group="engine"),
+    Variable("HEAVYLIFT_VLLM_PYTHON", "the Python of an existing vLLM install for `serve --engine vllm` (else "
+             "heavylift installs vLLM's CPU build into its cache on first use)", _path, group="engine"),
+    Variable("VLLM_CPU_KVCACHE_SPACE", "GiB of KV cache for vLLM's CPU build (vLLM's own variable; heavylift sizes "
+             "it from the context when unset)", parse_positive_int, group="engine"),
     Variable("HEAVYLIFT_THREADS", "CPU threads for the engine heavylift starts (llama.cpp -t)", parse_positive_int,
              ("serve --threads", "run-batch --threads"), group="engine"),
     # what to run and how (each the same meaning in every command that lists it)

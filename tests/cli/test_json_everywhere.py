@@ -15,6 +15,7 @@ NO_JSON = {
     "analyze": "prints the results file's path; the results are `heavylift results JOB`",
     "resume": "as analyze",
     "serve": "its ready line is the URL",
+    "worker": "runs in the foreground; its ready line is the HOST:PORT a `serve --workers` takes",
 }
 
 

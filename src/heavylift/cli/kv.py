@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        help="delete least recently used files analyze wrote until they total at most this")
     which.add_argument("--older-than-days", type=positive_float, metavar="DAYS",
                        help="delete files not used for this many days")
+    clean.add_argument("--json", action="store_true", help="print what was removed as JSON")
     clean.add_argument("--forget-unrestorable", action="store_true",
                        help="also forget which architectures did not restore (they are tried again)")
     clean.set_defaults(func=run_clean)
@@ -66,6 +67,10 @@ def run_clean(args: argparse.Namespace) -> int:
                        unused_for_s=args.older_than_days * 86400 if args.older_than_days is not None else None)
     freed = sum(f.num_bytes for f in gone)
     say(f"kv: removed {len(gone)} file(s), {human_bytes(freed)} freed")
+    forgotten = store.forget_unrestorable() if args.forget_unrestorable else 0
     if args.forget_unrestorable:
-        say(f"kv: forgot {store.forget_unrestorable()} unrestorable architecture note(s)")
+        say(f"kv: forgot {forgotten} unrestorable architecture note(s)")
+    if args.json:
+        print(json.dumps({"removed": [f.name for f in gone], "freed_bytes": freed,
+                          "unrestorable_notes_forgotten": forgotten}, indent=2))
     return 0

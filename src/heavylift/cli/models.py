@@ -49,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     ex.add_argument("--dtype", choices=("bf16", "f16", "f32"), default="bf16",
                     help="weight type after dequantizing (default bf16)")
     ex.add_argument("--force", action="store_true", help="replace an existing export")
+    ex.add_argument("--json", action="store_true", help="print the export's folder, architecture and size as JSON")
     ex.set_defaults(func=run_export_hf)
 
 
@@ -146,5 +147,9 @@ def run_export_hf(args: argparse.Namespace) -> int:
     result = export_hf(stored.path, out, args.dtype, force=args.force, progress=say)
     say(f"wrote {result.architecture} ({result.n_tensors} tensors, {human_bytes(result.total_bytes)} of "
         f"{args.dtype} weights) to {out}; serve it with `heavylift serve {args.model} --engine vllm`")
-    print(out)
+    if args.json:
+        print(json.dumps({"folder": str(out), "architecture": result.architecture, "num_tensors": result.n_tensors,
+                          "total_bytes": result.total_bytes, "dtype": args.dtype}, indent=2))
+    else:
+        print(out)
     return 0

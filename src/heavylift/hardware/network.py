@@ -46,7 +46,7 @@ NETWORKS: dict[str, NetworkSpec] = {n.key: n for n in [
                 "NDR 400 Gb/s data rate (ConnectX-7); llama.cpp RPC over IPoIB: 50% of it and a 20 us RTT assumed"),
     NetworkSpec("loopback", "loopback / veth (one machine)", 2.0e9, 50e-6,
                 "measured here: veth pairs between network namespaces on the 2-vCPU dev VM "
-                "(docs/scale-out.md, tests/scaleout); not a real network"),
+                "(docs/scale-out.md, tests/engines/test_rpc_netns.py); not a real network"),
 ]}
 NETWORK_ALIASES = {"gbe": "1gbe", "1g": "1gbe", "10g": "10gbe", "25g": "25gbe", "100g": "100gbe",
                    "infiniband": "ib-hdr", "hdr": "ib-hdr", "ndr": "ib-ndr", "ib": "ib-hdr"}

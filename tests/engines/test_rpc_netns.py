@@ -26,8 +26,8 @@ import pytest
 
 from heavylift.engines.llama_server import free_port
 from tests.conftest import run_cli
+from tests.engines import netns
 from tests.proc_utils import ServeProcess, children, is_alive, wait_until
-from tests.scaleout import netns
 
 pytestmark = pytest.mark.netns
 REASON = netns.can_run()
