@@ -21,7 +21,7 @@ from pathlib import Path
 
 from heavylift.plan.speed_cases import CLASSES, CSV_PATH, Case, build_all, load_rows
 from heavylift.plan.speed_fit import summary
-from heavylift.plan.speed_params import SpeedParams
+from heavylift.plan.speed_params import QUANT_FAMILIES, SpeedParams
 
 TARGETS = {"decode": (0.25, 2.0), "prefill": (0.35, None)}
 
@@ -84,7 +84,7 @@ def print_constants(p: SpeedParams) -> None:
     for name, value in p.cpu.__dict__.items():
         print(f"{name:24}{value:>11.3g}   {p.source('cpu.' + name)}")
     print(f"\n{'weight family':14}{'GPU decode':>11}{'GPU prefill':>12}{'CPU decode':>11}{'CPU prefill':>12}   rows")
-    for fam in ("f16", "q8", "q4", "k", "iq"):
+    for fam in QUANT_FAMILIES:
         rows = "/".join(p.source(f"{k}.{d}.{fam}").split(" ")[3] if "fit on" in p.source(f"{k}.{d}.{fam}") else
                         ("ref" if fam == "k" else "prior") for d in ("gpu", "cpu") for k in ("qd", "qp"))
         print(f"{fam:14}{p.qd('gpu', fam):>11.3g}{p.qp('gpu', fam):>12.3g}{p.qd('cpu', fam):>11.3g}"

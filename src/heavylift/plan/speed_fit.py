@@ -26,7 +26,7 @@ from dataclasses import asdict
 import numpy as np
 
 from heavylift.plan.speed_cases import Case, build_all, load_rows
-from heavylift.plan.speed_params import PARAMS_FILE, QUANT_FAMILIES, SpeedParams
+from heavylift.plan.speed_params import PARAMS_FILE, PRIOR_SOURCES, QUANT_FAMILIES, SpeedParams
 
 log = logging.getLogger(__name__)
 GPU_BACKENDS = ("cuda", "metal", "vulkan", "rocm")
@@ -237,7 +237,10 @@ def main() -> int:
                     f"({', '.join(f'{n} {k}' for k, n in classes.items())}), plan/speed_fit.py")
     for key, n in informed.items():
         params.sources[key] = (f"fit on the {n} split=fit rows whose prediction depends on it" if n else
-                               "prior (plan/speed_params.py): no fit row depends on it")
+                               PRIOR_SOURCES.get(key, "prior (plan/speed_params.py): no fit row depends on it"))
+    for key, text in PRIOR_SOURCES.items():  # a cited prior that no fit row touches
+        if not informed.get(key):
+            params.sources[key] = text
     for label, s in summary(cases, params).items():
         print(f"  fit set {label:28} rows {s['rows']:3}  median |err| {s['median_abs_err']:5.1%}  worst {s['worst']:4.2f}x")
     if not args.dry_run:

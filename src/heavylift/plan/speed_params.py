@@ -87,8 +87,10 @@ class CpuParams:
 
 
 # Weight types by the matmul kernels llama.cpp runs for them: F16/BF16 (cuBLAS / mul_mm f16), Q8_0,
-# legacy 32-blocks (Q4_0..Q5_1, IQ4_NL, MXFP4), K-quants (the reference, factor 1), i-quants.
-QUANT_FAMILIES = ("f16", "q8", "q4", "k", "iq")
+# legacy 32-blocks (Q4_0..Q5_1, IQ4_NL, MXFP4), K-quants (the reference, factor 1), IQ4_XS (a 16-value
+# non-linear table per 32 weights, K-quant-like cost) and the i-quants below 4 bits (IQ1_S..IQ3_M:
+# lattice codebooks, grid lookups and sign tables per 8 weights, several times the CPU work per byte).
+QUANT_FAMILIES = ("f16", "q8", "q4", "k", "iq4", "iq")
 
 
 def quant_family(ftype: str | None) -> str:
@@ -99,13 +101,35 @@ def quant_family(ftype: str | None) -> str:
         return "q8"
     if name.startswith(("Q4_0", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "MXFP4")):
         return "q4"
+    if name.startswith("IQ4"):
+        return "iq4"
     if name.startswith("IQ"):
         return "iq"
     return "k"
 
 
+# Quant-family priors that a public source gives where no fit row informs the factor.
+# cpu.iq decode: llama.cpp's CPU vec_dot kernels for IQ1_S..IQ3_M get through ~0.37 of the weight
+# bytes per second that IQ4_XS's do. ggml-org/llama.cpp PR #27402 (bartowski, AVX2), "before" column
+# at -ub 8 (the vec_dot path that decode runs, compute-bound there: IQ4_XS gains only 1.17x from ub8
+# to ub32), Qwen3.6-27B: IQ4_XS 17.75 t/s at 4.25 bpw; IQ2_S 12.07 at 2.5, IQ2_XS 12.25 at 2.31,
+# IQ3_XXS 9.07 at 3.06, IQ3_S 7.95 at 3.44, IQ2_XXS 11.66 at 2.06 bpw: bytes/s ratios 0.40, 0.38,
+# 0.37, 0.36, 0.32. ik_llama.cpp PR #154 ("sub-4 bpw i-quants have a terrible CPU performance")
+# agrees (~0.4 of Q4_K_S), but is a fork's table and not used.
+QUANT_DECODE_PRIORS = {"cpu.iq": 0.37}
+PRIOR_SOURCES = {
+    "qd.cpu.iq": "prior from a public source, no fit row depends on it: ggml-org/llama.cpp PR #27402 "
+                 "(AVX2 -ub 8 table, before column): IQ1_S..IQ3_M vec_dot reach ~0.37 of IQ4_XS's "
+                 "weight bytes/s (plan/speed_params.py QUANT_DECODE_PRIORS)",
+}
+
+
 def _ones() -> dict[str, float]:
     return {f"{dev}.{fam}": 1.0 for dev in ("gpu", "cpu") for fam in QUANT_FAMILIES}
+
+
+def _decode_priors() -> dict[str, float]:
+    return {**_ones(), **QUANT_DECODE_PRIORS}
 
 
 @dataclass
@@ -114,7 +138,7 @@ class SpeedParams:
     cpu: CpuParams = field(default_factory=CpuParams)
     # per weight-type family ("gpu.q4", "cpu.iq", ...): decode multiplies the GPU's bw_eff / the
     # CPU's per-core rate, prefill the matmul efficiencies / the CPU's FLOP rate; K-quants are 1
-    quant_decode: dict[str, float] = field(default_factory=_ones)
+    quant_decode: dict[str, float] = field(default_factory=_decode_priors)
     quant_prefill: dict[str, float] = field(default_factory=_ones)
     sources: dict[str, str] = field(default_factory=dict)  # "cuda.bw_eff" -> where the value came from
     label: str = "priors"  # "fit on N public rows", "calibrated on <fingerprint>", ...
@@ -142,7 +166,7 @@ class SpeedParams:
     def from_dict(cls, d: dict[str, Any]) -> SpeedParams:
         """Unknown keys are ignored and missing ones take the priors, so older profiles still load."""
         backends = {k: _only(BackendParams, v) for k, v in (d.get("backends") or {}).items()}
-        qd, qp = _ones(), _ones()
+        qd, qp = _decode_priors(), _ones()
         qd.update({k: float(v) for k, v in (d.get("quant_decode") or {}).items() if k in qd})
         qp.update({k: float(v) for k, v in (d.get("quant_prefill") or {}).items() if k in qp})
         return cls(backends, _only(CpuParams, d.get("cpu") or {}), qd, qp, dict(d.get("sources") or {}),

@@ -54,7 +54,6 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     offload = lay.n_gpu > 0 and u >= MIN_OFFLOAD_BATCH
     cpu_rate = compute_cores(rig, p.cpu) * p.cpu.prefill_flops_per_core
     q_gpu, q_cpu = p.qp("gpu", geo.family), p.qp("cpu", geo.family)
-    moe_tokens = u * w.frac  # tokens each expert's matmul gets: u x n_expert_used / n_expert
     link_s = 0.0
     for il in range(n):
         g, ge = lay.layer[il], lay.experts[il]
@@ -88,7 +87,11 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
         if ge < lay.n_gpu or offload:
             gi = ge if ge < lay.n_gpu else 0
             spec, bp = rig.gpus[gi], p.backend(rig.gpus[gi].backend)
-            times[gi] += exp_f / (spec.fp16_flops * bp.moe_mm_eff * q_gpu * _sat(moe_tokens, bp))
+            # mul_mat_id reads every expert some token of the ubatch routes to at least once: with few
+            # tokens per expert (small ubatches, many experts) that read, not the FLOPs, bounds it
+            touched = layers.experts[il] * (1.0 - (1.0 - w.frac) ** u)
+            bw = spec.bandwidth_bps * bp.bw_eff * (bp.hbm_factor if spec.hbm else 1.0)
+            times[gi] += touched / bw + exp_f / (spec.fp16_flops * bp.moe_mm_eff * q_gpu)
             roof += exp_f / spec.fp16_flops
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
