@@ -8,7 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from heavylift import paths
+from heavylift.errors import HeavyliftError
 from heavylift.store.migrations import MIGRATIONS
+
+
+class StoreError(HeavyliftError):
+    """The database file cannot be used by this version."""
 
 
 class Database:
@@ -32,17 +37,26 @@ class Database:
             "DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))"
         )
         applied = {row[0] for row in self.conn.execute("SELECT name FROM _migrations")}
+        foreign = sorted(applied - {name for name, _ in MIGRATIONS})
         done = []
         for name, sql in MIGRATIONS:
             if name in applied:
                 continue
-            with self.transaction():
-                # Another process may have applied it since we looked.
-                if self.conn.execute("SELECT 1 FROM _migrations WHERE name=?", (name,)).fetchone():
-                    continue
-                for statement in _statements(sql):
-                    self.conn.execute(statement)
-                self.conn.execute("INSERT INTO _migrations(name) VALUES (?)", (name,))
+            try:
+                with self.transaction():
+                    # Another process may have applied it since we looked.
+                    if self.conn.execute("SELECT 1 FROM _migrations WHERE name=?", (name,)).fetchone():
+                        continue
+                    for statement in _statements(sql):
+                        self.conn.execute(statement)
+                    self.conn.execute("INSERT INTO _migrations(name) VALUES (?)", (name,))
+            except sqlite3.OperationalError as e:
+                # Typically a database another heavylift version wrote (its migrations differ from ours):
+                # nothing was changed (the transaction rolled back), so say what to do instead of crashing.
+                other = f" (it has migrations this version does not know: {', '.join(foreign)})" if foreign else ""
+                raise StoreError(f"database {self.path} cannot be upgraded to this heavylift version: migration {name} "
+                                 f"failed ({e}){other}; use the heavylift version that wrote it, or move the file "
+                                 "aside (or set HEAVYLIFT_DATA_DIR) to start a new one") from None
             done.append(name)
         return done
 
