@@ -22,7 +22,7 @@ def test_fresh_database_applies_every_migration_once(tmp_path: Path) -> None:
 
 
 def test_database_from_another_version_is_refused_in_one_line(tmp_path: Path) -> None:
-    path = tmp_path / "heavylift.db"  
+    path = tmp_path / "heavylift.db"
     Database(path).close()
     conn = sqlite3.connect(path)  # what a development build left: a later migration under another name
     last = MIGRATIONS[-1][0]
