@@ -51,10 +51,10 @@ def table(r: dict) -> None:
 
 
 def main() -> int:
-    for model in ("qwen3.5-397b-a17b", "qwen3-235b-a22b"):
+    for model in ("qwen3.5-397b-a17b", "qwen3-235b-a22b-2507"):
         table(cost(model, ARTICLES))
         print()
-    table(cost("qwen3-235b-a22b", CONTRACTS))
+    table(cost("qwen3-235b-a22b-2507", CONTRACTS))
     return 0
 
 

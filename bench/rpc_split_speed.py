@@ -22,8 +22,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from heavylift.engines.llama_server import free_port  # noqa: E402
+from tests.engines import netns  # noqa: E402
 from tests.proc_utils import ServeProcess  # noqa: E402
-from tests.scaleout import netns  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 LONG = " ".join(["The quick brown fox jumps over the lazy dog."] * 40)
