@@ -128,4 +128,4 @@ def test_summarize_classify_and_result_formats(installed, tmp_path: Path) -> Non
     assert out_md.read_text() == md.stdout
 
     bad = cli("results", "tasks", "--format", "csv", "--out", str(tmp_path / "no" / "such" / "dir.csv"))
-    assert bad.returncode == 2 and "cannot write" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr

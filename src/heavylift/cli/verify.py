@@ -8,7 +8,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from heavylift.cli.common import positive_float, positive_int, say, sigterm_as_interrupt
+from heavylift.analyze.job_types import ctx_per_slot_from
+from heavylift.cli.common import (
+    add_ctx_option,
+    add_parallel_option,
+    positive_float,
+    positive_int,
+    say,
+    sigterm_as_interrupt,
+)
 from heavylift.errors import UsageError
 
 
@@ -52,8 +60,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--name", help="run name (default verify-DATE-TIME); an existing name with the same inputs resumes")
     p.add_argument("--resume", metavar="NAME", help="finish an interrupted run (no other options needed)")
     p.add_argument("--max-tokens", type=positive_int, default=256, help="longest answer in tokens (default 256)")
-    p.add_argument("--ctx", type=positive_int, default=8192, help="context tokens per slot (default 8192)")
-    p.add_argument("--parallel", type=positive_int, default=1, help="engine slots (default 1)")
+    add_ctx_option(p, "total context, as llama.cpp's -c: split evenly over the --parallel slots")
+    p.add_argument("--ctx-per-slot", type=positive_int, metavar="N", help="context per slot instead (default 8192)")
+    add_parallel_option(p, "engine slots (default 1)", default=1)
     p.add_argument("--min-f1", type=_fraction, default=0.5,
                    help="token F1 at which two free answers agree (with the same numbers; default 0.5)")
     p.add_argument("--num-tolerance", type=_fraction, default=0.01,
@@ -91,7 +100,8 @@ def build_config(args: argparse.Namespace):
                         reference_model=args.reference_model,
                         kld_text=[str(p.resolve()) for p in args.kld] if args.kld else None,
                         kld_reference=_model_arg(args.kld_reference),
-                        kld_chunks=args.kld_chunks, kld_ctx=args.kld_ctx, max_tokens=args.max_tokens, ctx=args.ctx,
+                        kld_chunks=args.kld_chunks, kld_ctx=args.kld_ctx, max_tokens=args.max_tokens,
+                        ctx=ctx_per_slot_from(args.ctx, args.ctx_per_slot, args.parallel) or 8192,  # per slot
                         parallel=args.parallel, min_f1=args.min_f1, num_tolerance=args.num_tolerance,
                         endpoint_wait_s=args.endpoint_wait, engine_args=list(args.extra_args))
 

@@ -176,7 +176,7 @@ def _create_or_reuse(vstore: VerifyStore, jstore: JobStore, store: ModelStore, r
     job_config = JobConfig(tasks=config.tasks, model=(config.reference_model or "endpoint") if is_endpoint else
                            (config.candidate if side == "candidate" else config.reference),  # type: ignore[arg-type]
                            endpoint=config.reference_endpoint if is_endpoint else None, parallel=config.parallel,
-                           ctx=config.ctx, max_tokens=config.max_tokens, endpoint_wait_s=config.endpoint_wait_s,
+                           ctx_per_slot=config.ctx, max_tokens=config.max_tokens, endpoint_wait_s=config.endpoint_wait_s,
                            engine_args=[] if is_endpoint else list(config.engine_args))
     job = jstore.create(f"{run.name}-{side}", job_config, docs, errors)
     vstore.set_job(run, side, job.id, key)

@@ -30,7 +30,7 @@ class VerifyConfig:
     kld_chunks: int = DEFAULT_KLD_CHUNKS
     kld_ctx: int = DEFAULT_KLD_CTX
     max_tokens: int = 256
-    ctx: int = 8192
+    ctx: int = 8192  # tokens per engine slot (the CLI takes the total as --ctx, or --ctx-per-slot)
     parallel: int = 1
     min_f1: float = 0.5
     num_tolerance: float = 0.01
