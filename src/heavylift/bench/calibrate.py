@@ -26,7 +26,7 @@ from heavylift.bench import profile as profile_mod
 from heavylift.bench.llama_bench import bench_binary, run_llama_bench
 from heavylift.bench.machine import load_average
 from heavylift.errors import UsageError
-from heavylift.plan.speed_fit import CORE_GROUPS, get
+from heavylift.plan.speed_fit import get
 
 Say = Callable[[str], None]
 
@@ -62,22 +62,31 @@ def model_path(name: str) -> tuple[str, Path]:
     return stored.name, Path(stored.path)
 
 
-def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats: int, threads: int,
-            say: Say) -> tuple[list[tuple[str, Path, object, list[Point]]], list[list[str]]]:
-    """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on. Returns per model
-    (label, path, ModelSource, points) and the commands run."""
+def check(models: list[str], prompt: int, gen: int, depths: list[int]) -> list[tuple[str, Path, object]]:
+    """(label, file, ModelSource) per model; refuses an unknown model or a sweep beyond its context."""
     from heavylift.plan.model_source import resolve
-    from heavylift.setup.engine_build import current_engine
 
-    binary = bench_binary(current_engine())  # says how to get llama-bench when the build lacks it
-    chosen = [model_path(m) for m in models]  # every name checked before anything runs
-    out, commands = [], []
-    for label, path in chosen:
+    out = []
+    for name in models:
+        label, path = model_path(name)
         src = resolve(str(path), None)
         need = max(depths) + prompt + gen
         if need > src.arch.n_ctx_train:
             raise UsageError(f"{label}: depth {max(depths):,} + prompt {prompt:,} + gen {gen:,} = {need:,} tokens "
                              f"exceeds its trained context {src.arch.n_ctx_train:,}")
+        out.append((label, path, src))
+    return out
+
+
+def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats: int, threads: int,
+            say: Say) -> tuple[list[tuple[str, Path, object, list[Point]]], list[list[str]]]:
+    """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on. Returns per model
+    (label, path, ModelSource, points) and the commands run."""
+    from heavylift.setup.engine_build import current_engine
+
+    binary = bench_binary(current_engine())  # says how to get llama-bench when the build lacks it
+    out, commands = [], []
+    for label, path, src in check(models, prompt, gen, depths):
         say(f"bench: calibrating on {label}: llama-bench pp{prompt} and tg{gen} at depths "
             f"{','.join(map(str, depths))}, FA on, {threads} threads, {repeats} repetitions ...")
         res = run_llama_bench(binary, path, ["-t", str(threads), "-fa", "on"], [(prompt, d) for d in depths],
@@ -90,22 +99,27 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
 
 
 def core_speed(cases: list, params):
-    """`params` with the CPU's per-core rates scaled to this machine (speed_fit.CORE_GROUPS: one factor
-    for decode, fitted on the tg cases, one for prefill, on the pp cases), and the factors. A bounded
-    1-D search (1/8x..8x), the smallest factor within 1% of the best: where decode is bound by RAM, not
-    the cores, the factor is not run up to a bound that the data cannot see."""
+    """`params` with the CPU's per-core rates scaled to this machine, and the factors: the decode rate
+    on the tg runs at the smallest depth (the weights), the KV rates on the deeper tg runs (with the
+    decode factor when there are none), the FLOP rate on the pp runs. Each a bounded 1-D search
+    (1/16x..8x) for the smallest factor within 1% of the best: where decode is bound by RAM, not the
+    cores, the factor is not run up to a bound that the data cannot see."""
     import numpy as np
 
     from heavylift.plan.speed_fit import with_values
 
-    p, factors = copy.deepcopy(params), {"decode": 1.0, "prefill": 1.0}
-    grid = np.exp(np.linspace(math.log(1 / 8), math.log(8), 121))
-    for _ in range(2):  # decode and prefill barely interact on a CPU; a second pass settles it
-        for group, test in (("decode", "tg"), ("prefill", "pp")):
-            chosen = [c for c in cases if c.test == test]
+    p, factors = copy.deepcopy(params), {"decode": 1.0, "kv": 1.0, "prefill": 1.0}
+    grid = np.exp(np.linspace(math.log(1 / 16), math.log(8), 141))
+    tg = [c for c in cases if c.test == "tg"]
+    shallow = min((c.depth for c in tg), default=0)
+    groups = (("decode", ["cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"],
+               [c for c in tg if c.depth == shallow]),
+              ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
+              ("prefill", ["cpu.prefill_flops_per_core"], [c for c in cases if c.test == "pp"]))
+    for _ in range(2):  # the groups barely interact on a CPU; a second pass settles it
+        for group, keys, chosen in groups:
             if not chosen:
                 continue
-            keys = [f"cpu.{n}" for n in CORE_GROUPS[group]]
             start = np.array([get(p, k) for k in keys])
             costs = [sum(math.log(c.predict(with_values(p, keys, start * f)) / c.measured) ** 2 for c in chosen)
                      for f in grid]
@@ -113,6 +127,7 @@ def core_speed(cases: list, params):
             f = float(next(g for g, c in zip(grid, costs, strict=True) if c <= best + 0.01 ** 2 * len(chosen)))
             p = with_values(p, keys, start * f)
             factors[group] *= f
+    factors["kv"] *= factors["decode"]  # the KV rates moved with the decode factor too
     return p, factors
 
 
@@ -143,7 +158,7 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
     for key in CAL_KEYS:
         n = informed.get(key, 0)
         scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
-        group = next((g for g, names in CORE_GROUPS.items() if key.split(".", 1)[1] in names), None)
+        group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv"}.get(key)
         fitted[key] = (f"calibrated here ({n} of {len(cases)} runs depend on it)" if n else
                        f"public fit x this machine's {group} core speed ({factors[group]:.2f})" if scaled and group else
                        "public fit (no run here depends on it)")
@@ -151,7 +166,7 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
             params.sources[key] = f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}"
     params.label = (f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}: CPU constants "
                     f"fitted on {len(cases)} llama-bench runs (core speed x{factors['decode']:.2f} decode, "
-                    f"x{factors['prefill']:.2f} prefill), the rest the public fit")
+                    f"x{factors['kv']:.2f} KV, x{factors['prefill']:.2f} prefill), the rest the public fit")
     before = cases
     if rig_before is not None:
         before = [case_for(src, rig_before, c.test, c.n_prompt, c.n_gen, c.depth, True, c.measured)
@@ -171,8 +186,11 @@ def calibrate(models: list[str], *, prompt: int = 512, gen: int = 32, depths: li
     from heavylift.bench.session import machine_info
     from heavylift.bench.store import BenchStore
     from heavylift.hardware.spec import detect_local
+    from heavylift.setup.engine_build import current_engine
 
     depths = sorted(set(depths if depths is not None else [0, 4096]))
+    check(models, prompt, gen, depths)  # bad input refused before the machine is measured
+    bench_binary(current_engine())
     info = machine_info(BenchStore(), say, remeasure)
     threads = threads or info.physical_cores
     load = load_average()
