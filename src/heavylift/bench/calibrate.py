@@ -101,21 +101,24 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
 def core_speed(cases: list, params):
     """`params` with the CPU's per-core rates scaled to this machine, and the factors: the decode rate
     on the tg runs at the smallest depth (the weights), the KV rates on the deeper tg runs (with the
-    decode factor when there are none), the FLOP rate on the pp runs. Each a bounded 1-D search
+    decode factor when there are none), the FLOP rate on the shallowest pp runs, the attention
+    efficiencies on the deeper pp runs. Each a bounded 1-D search
     (1/16x..8x) for the smallest factor within 1% of the best: where decode is bound by RAM, not the
     cores, the factor is not run up to a bound that the data cannot see."""
     import numpy as np
 
     from heavylift.plan.speed_fit import with_values
 
-    p, factors = copy.deepcopy(params), {"decode": 1.0, "kv": 1.0, "prefill": 1.0}
+    p, factors = copy.deepcopy(params), {"decode": 1.0, "kv": 1.0, "prefill": 1.0, "attention": 1.0}
     grid = np.exp(np.linspace(math.log(1 / 16), math.log(8), 141))
-    tg = [c for c in cases if c.test == "tg"]
+    tg, pp = [c for c in cases if c.test == "tg"], [c for c in cases if c.test == "pp"]
     shallow = min((c.depth for c in tg), default=0)
+    shallow_pp = min((c.depth for c in pp), default=0)
     groups = (("decode", ["cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"],
                [c for c in tg if c.depth == shallow]),
               ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
-              ("prefill", ["cpu.prefill_flops_per_core"], [c for c in cases if c.test == "pp"]))
+              ("prefill", ["cpu.prefill_flops_per_core"], [c for c in pp if c.depth == shallow_pp]),
+              ("attention", ["cpu.attn_fa_eff", "cpu.attn_nofa_eff"], [c for c in pp if c.depth > shallow_pp]))
     for _ in range(2):  # the groups barely interact on a CPU; a second pass settles it
         for group, keys, chosen in groups:
             if not chosen:
@@ -158,7 +161,8 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
     for key in CAL_KEYS:
         n = informed.get(key, 0)
         scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
-        group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv"}.get(key)
+        group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
+                 "cpu.attn_fa_eff": "attention"}.get(key)
         fitted[key] = (f"calibrated here ({n} of {len(cases)} runs depend on it)" if n else
                        f"public fit x this machine's {group} core speed ({factors[group]:.2f})" if scaled and group else
                        "public fit (no run here depends on it)")
