@@ -118,7 +118,7 @@ def core_speed(cases: list, params):
                [c for c in tg if c.depth == shallow]),
               ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
               ("prefill", ["cpu.prefill_flops_per_core"], [c for c in pp if c.depth == shallow_pp]),
-              ("attention", ["cpu.attn_fa_eff", "cpu.attn_nofa_eff"], [c for c in pp if c.depth > shallow_pp]))
+              ("attention", ["cpu.attn_fa_eff"], [c for c in pp if c.depth > shallow_pp]))
     for _ in range(2):  # the groups barely interact on a CPU; a second pass settles it
         for group, keys, chosen in groups:
             if not chosen:
