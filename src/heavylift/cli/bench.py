@@ -10,7 +10,7 @@ from pathlib import Path
 from heavylift.cli.common import positive_int, say, sigterm_as_interrupt
 from heavylift.errors import HeavyliftError, UsageError
 
-ACTIONS = ("list", "show", "report")
+ACTIONS = ("list", "show", "report", "profile")
 
 
 def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                        "limit. Every run is stored.", epilog=
                        "more:\n  heavylift bench list\n  heavylift bench show RUN|last [--json]\n"
                        "  heavylift bench report RUN [RUN...] [--plot PNG]\n"
+                       "  heavylift bench [MODEL...] --calibrate   fit this machine's speed profile (plan --hw local uses it)\n"
+                       "  heavylift bench profile [--json] [--reset]\n"
                        "token counts take k (x1024): --prompt-lengths 512,4k,16k")
     p.add_argument("target", nargs="*", metavar="MODEL", help="a stored model, `default` or a .gguf path; or "
                    "list | show RUN | report RUN [RUN...]")
@@ -30,11 +32,11 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    help="with --endpoint: the model file it serves (for predictions and llama-bench)")
     p.add_argument("--hw", help="with --endpoint on another machine: its hardware spec, for the predictions")
     p.add_argument("--prompt-lengths", default="512", help="prompt tokens to time, comma-separated (default 512)")
-    p.add_argument("--gen", type=positive_int, default=128, help="tokens to generate per request (default 128)")
-    p.add_argument("--depths", default="0", help="tokens already in the cache before the prompt (default 0)")
+    p.add_argument("--gen", type=positive_int, help="tokens to generate per request (default 128; --calibrate: 32)")
+    p.add_argument("--depths", help="tokens already in the cache before the prompt (default 0; --calibrate: 0,4k)")
     p.add_argument("--concurrency", default="1", help="requests at once, comma-separated (default 1)")
-    p.add_argument("--repeats", type=positive_int, default=3, help="timed repeats per configuration (default 3; one "
-                   "warm-up request before all is not counted)")
+    p.add_argument("--repeats", type=positive_int, help="timed repeats per configuration (default 3; one "
+                   "warm-up request before all is not counted; --calibrate: llama-bench repetitions, default 2)")
     p.add_argument("--cache", action="store_true", help="let the engine reuse cached prompts (each repeat then sends "
                    "the same prompt); off by default: every prompt is fresh and cache_prompt is false")
     p.add_argument("--sampling", choices=["greedy", "server"], default="greedy",
@@ -44,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--against-llama-bench", action="store_true",
                    help="also run llama.cpp's llama-bench on the same model, flags and threads; print ours/llama-bench")
     p.add_argument("--remeasure", action="store_true", help="measure this machine again (bandwidth, cores, SIMD)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="measure the models given (default: the default model) with llama-bench and fit this machine's "
+                        "speed profile (the CPU constants of the speed model); `plan --hw local` then uses it")
+    p.add_argument("--reset", action="store_true", help="profile: delete this machine's speed profile")
     p.add_argument("--plot", type=Path, metavar="PNG", help="report: where to draw the plots (default bench-RUNS.png)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -53,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     words = list(args.target)
     if words and words[0] in ACTIONS:
         return _action(words[0], words[1:], args)
+    if args.calibrate:
+        return _calibrate(words or ["default"], args)
+    if args.reset:
+        raise UsageError("--reset goes with `heavylift bench profile`")
     if len(words) > 1:
         raise UsageError(f"one MODEL at a time (got {' '.join(words)}); for several runs side by side use "
                          "`heavylift bench report RUN RUN`")
@@ -60,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     from heavylift.bench.sweep import BenchSettings, parse_list
 
     settings = BenchSettings(
-        prompt_lengths=parse_list(args.prompt_lengths, "--prompt-lengths"), gen_tokens=args.gen,
-        depths=parse_list(args.depths, "--depths", allow_zero=True),
-        concurrency=parse_list(args.concurrency, "--concurrency"), repeats=args.repeats, is_cache=args.cache,
+        prompt_lengths=parse_list(args.prompt_lengths, "--prompt-lengths"), gen_tokens=args.gen or 128,
+        depths=parse_list(args.depths or "0", "--depths", allow_zero=True),
+        concurrency=parse_list(args.concurrency, "--concurrency"), repeats=args.repeats or 3, is_cache=args.cache,
         sampling=args.sampling, threads=args.threads)
     if args.endpoint and words:
         raise UsageError("give a MODEL to serve or --endpoint URL, not both (with --endpoint, --model names its file)")
@@ -91,7 +101,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(models: list[str], args: argparse.Namespace) -> int:
+    from heavylift.bench.calibrate import calibrate, format_profile
+    from heavylift.bench.sweep import parse_list
+
+    if args.endpoint or args.extra_args or args.concurrency != "1" or args.reset:
+        raise UsageError("--calibrate runs llama-bench on local models: it takes MODEL..., --prompt-lengths (one), "
+                         "--gen, --depths, --repeats, --threads; not --endpoint, --concurrency, --reset or engine flags")
+    prompts = parse_list(args.prompt_lengths, "--prompt-lengths")
+    if len(prompts) != 1:
+        raise UsageError(f"--calibrate takes one prompt length (got {args.prompt_lengths})")
+    depths = parse_list(args.depths or "0,4k", "--depths", allow_zero=True)
+    prof = calibrate(models, prompt=prompts[0], gen=args.gen or 32, depths=depths, repeats=args.repeats or 2,
+                     threads=args.threads,
+                     remeasure=args.remeasure, say=say)
+    print(json.dumps(prof.to_dict(), indent=2) if args.json else "\n".join(format_profile(prof)))
+    return 0
+
+
+def _profile(refs: list[str], args: argparse.Namespace) -> int:
+    from heavylift.bench import profile as profile_mod
+    from heavylift.bench.calibrate import format_profile
+
+    if refs:
+        raise UsageError(f"`heavylift bench profile` takes no argument (got {' '.join(refs)}); it shows this machine's")
+    fp = profile_mod.current_fingerprint()
+    if args.reset:
+        gone = profile_mod.reset(fp)
+        say(f"bench: speed profile for {fp} {'deleted' if gone else 'not found (nothing to delete)'}")
+        return 0
+    prof = profile_mod.load(fp, strict=True)
+    if prof is None:
+        if args.json:
+            print("null")
+            return 0
+        raise HeavyliftError(f"no speed profile for this machine ({fp}); `heavylift bench --calibrate` makes one")
+    print(json.dumps(prof.to_dict(), indent=2) if args.json else "\n".join(format_profile(prof)))
+    return 0
+
+
 def _action(action: str, refs: list[str], args: argparse.Namespace) -> int:
+    if action == "profile":
+        return _profile(refs, args)
     from heavylift.bench.report import format_comparison, format_list, format_run
     from heavylift.bench.store import BenchStore
 

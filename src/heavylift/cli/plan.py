@@ -72,6 +72,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--depth", type=_non_negative, metavar="N",
                    help="decode speed with N tokens already in the cache (default: the full context of one sequence)")
     p.add_argument("--hw", default="local", help="'local' (default) or a spec like \"2x rtx-5090, 256GB ddr5-6000 2ch, pcie4\"")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="with --hw local: the public fit's speeds, not this machine's profile (`heavylift bench --calibrate`)")
     p.add_argument("--hosts", type=Path, metavar="FILE",
                    help="plan across machines: a hosts file (`NAME ADDRESS HARDWARE-SPEC` lines + `network KIND`; "
                         "docs/scale-out.md): llama.cpp RPC vs vLLM TP x PP, layers per host, the network term")
@@ -126,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
         if req.flags.is_given:
             raise UsageError("--compare plans its own placement on each rig; drop -ngl / -ts / -ot / --n-cpu-moe")
         return _compare(args, req)
-    rig = parse_hw(args.hw)
+    if args.uncalibrated and args.hw.strip().lower() != "local":
+        raise UsageError("--uncalibrated applies to --hw local (a calibrated profile is this machine's only)")
+    rig = parse_hw(args.hw, calibrated=not args.uncalibrated)
     plans = []
     for m in req.models:
         src = resolve(m, args.quant)

@@ -261,8 +261,9 @@ def _cpu_facts() -> tuple[str, int]:
     return simd, max(1, len(sockets))
 
 
-def detect_local() -> Rig:
-    """This machine: physical cores and RAM (psutil: Linux and macOS alike), GPUs (nvidia-smi if present)."""
+def detect_local(calibrated: bool = True) -> Rig:
+    """This machine: physical cores and RAM (psutil: Linux and macOS alike), GPUs (nvidia-smi if present).
+    calibrated: with this machine's speed profile when `heavylift bench --calibrate` stored one."""
     from heavylift.hardware.local import physical_cores, total_memory_bytes
 
     cores, counted = physical_cores()
@@ -292,10 +293,14 @@ def detect_local() -> Rig:
                    sockets=sockets, simd=simd, link="pcie4")
     rig = build_rig("local", parts)
     rig.assumptions = notes + rig.assumptions
+    if calibrated:
+        from heavylift.bench.profile import apply_profile
+
+        rig = apply_profile(rig)
     return rig
 
 
-def parse_hw(text: str | None) -> Rig:
+def parse_hw(text: str | None, calibrated: bool = True) -> Rig:
     if text is None or text.strip().lower() == "local":
-        return detect_local()
+        return detect_local(calibrated)
     return parse_spec(text)

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import asdict
 
 import numpy as np
@@ -108,13 +109,15 @@ ROBUST_SCALE = math.log(1.5)  # rows off by more than 1.5x weigh less and less (
 
 
 def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40,
-        rounds: int = 4) -> tuple[SpeedParams, dict[str, int]]:
+        rounds: int = 4, only: Collection[str] | None = None) -> tuple[SpeedParams, dict[str, int]]:
     """The constants minimising the regularised, robust log errors over `cases`, and per constant
     the number of rows that depend on it. Robust: iteratively reweighted least squares with soft-L1
     weights, so that a row the model cannot know (a board whose CPU and RAM the spec leaves out)
-    does not drag the constants every other row shares."""
+    does not drag the constants every other row shares. `only`: fit just these keys ("cpu.bw_eff", ...),
+    the rest stay at `base` (a machine calibration fits the CPU's constants on a few runs)."""
     base = base or SpeedParams.priors()
-    spec = [k for k in fit_keys() if k[0].split(".")[0] in (*base.backends, "cpu", "qd", "qp")]
+    spec = [k for k in fit_keys() if k[0].split(".")[0] in (*base.backends, "cpu", "qd", "qp")
+            and (only is None or k[0] in only)]
     uses = {k[0]: [i for i, c in enumerate(cases) if _uses(c, k[0])] for k in spec}
     spec = [k for k in spec if uses[k[0]]]
     keys = [k[0] for k in spec]

@@ -1,0 +1,235 @@
+"""`heavylift bench MODEL... --calibrate`: teach the speed model this machine.
+
+llama-bench (the engine's own numbers) measures pp and tg at each depth with flash attention on, as
+the planner plans it (ContextConfig.flash_attn), on all physical cores. Each measurement becomes a
+speed case (plan/speed_cases.py `case_for`, the same path the public fit uses), and the CPU side of
+SpeedParams is fitted on them in two steps, both from plan/speed_fit.py:
+1. `calibrate_core_speed`: the per-core decode/KV rates and the per-core FLOP rate each scaled by one
+   factor (a core count cannot say how fast a core is: a cloud vCPU is 2-4x slower than a desktop core);
+2. `fit(..., only=CAL_KEYS)`: the regularised robust fit of the CPU constants, each pulled toward its
+   step-1 value, so that what the runs cannot constrain stays where the public fit put it.
+The bandwidth is the STREAM triad measured here (bench/machine.py) and `cpu.bw_eff` the fraction of
+it llama.cpp's kernels reach. The result is stored as this machine's profile (bench/profile.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from heavylift.bench import profile as profile_mod
+from heavylift.bench.llama_bench import bench_binary, run_llama_bench
+from heavylift.bench.machine import load_average
+from heavylift.errors import UsageError
+from heavylift.plan.speed_fit import get
+
+Say = Callable[[str], None]
+
+# The CPU constants a calibration may move; which of them a set of runs really constrains is
+# decided by the fit (rows whose prediction moves with the constant), the rest keep the public fit.
+CAL_KEYS = ("cpu.bw_eff", "cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa",
+            "cpu.prefill_flops_per_core", "cpu.attn_fa_eff", "cpu.attn_nofa_eff", "cpu.expert_eff",
+            "cpu.moe_prefill_eff")
+
+
+@dataclasses.dataclass
+class Point:
+    model: str
+    test: str  # "pp" | "tg"
+    n_prompt: int
+    n_gen: int
+    depth: int
+    measured: float  # tok/s, llama-bench avg_ts
+    before: float = 0.0  # predicted with the public fit
+    after: float = 0.0  # predicted with the calibrated constants
+
+
+def model_path(name: str) -> tuple[str, Path]:
+    """(label, file) for a stored model name, `default` or a .gguf path."""
+    path = Path(name).expanduser()
+    if name.endswith(".gguf"):
+        if not path.is_file():
+            raise UsageError(f"{name}: no such file")
+        return path.name, path
+    from heavylift.models.model_store import ModelStore
+
+    stored = ModelStore().get(name)
+    return stored.name, Path(stored.path)
+
+
+def check(models: list[str], prompt: int, gen: int, depths: list[int]) -> list[tuple[str, Path, object]]:
+    """(label, file, ModelSource) per model; refuses an unknown model or a sweep beyond its context."""
+    from heavylift.plan.model_source import resolve
+
+    out = []
+    for name in models:
+        label, path = model_path(name)
+        src = resolve(str(path), None)
+        need = max(depths) + prompt + gen
+        if need > src.arch.n_ctx_train:
+            raise UsageError(f"{label}: depth {max(depths):,} + prompt {prompt:,} + gen {gen:,} = {need:,} tokens "
+                             f"exceeds its trained context {src.arch.n_ctx_train:,}")
+        out.append((label, path, src))
+    return out
+
+
+def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats: int, threads: int,
+            say: Say) -> tuple[list[tuple[str, Path, object, list[Point]]], list[list[str]]]:
+    """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on. Returns per model
+    (label, path, ModelSource, points) and the commands run."""
+    from heavylift.setup.engine_build import current_engine
+
+    binary = bench_binary(current_engine())  # says how to get llama-bench when the build lacks it
+    out, commands = [], []
+    for label, path, src in check(models, prompt, gen, depths):
+        say(f"bench: calibrating on {label}: llama-bench pp{prompt} and tg{gen} at depths "
+            f"{','.join(map(str, depths))}, FA on, {threads} threads, {repeats} repetitions ...")
+        res = run_llama_bench(binary, path, ["-t", str(threads), "-fa", "on"], [(prompt, d) for d in depths],
+                              [(gen, d) for d in depths], repeats)
+        commands += res.commands
+        points = [Point(label, "pp", prompt, 0, d, res.pp_tps[(prompt, d)]) for d in depths]
+        points += [Point(label, "tg", 0, gen, d, res.tg_tps[(gen, d)]) for d in depths]
+        out.append((label, path, src, points))
+    return out, commands
+
+
+def core_speed(cases: list, params):
+    """`params` with the CPU's per-core rates scaled to this machine, and the factors: the decode rate
+    on the tg runs at the smallest depth (the weights), the KV rates on the deeper tg runs (with the
+    decode factor when there are none), the FLOP rate on the shallowest pp runs, the attention
+    efficiencies on the deeper pp runs. Each a bounded 1-D search
+    (1/16x..8x) for the smallest factor within 1% of the best: where decode is bound by RAM, not the
+    cores, the factor is not run up to a bound that the data cannot see."""
+    import numpy as np
+
+    from heavylift.plan.speed_fit import with_values
+
+    p, factors = copy.deepcopy(params), {"decode": 1.0, "kv": 1.0, "prefill": 1.0, "attention": 1.0}
+    grid = np.exp(np.linspace(math.log(1 / 16), math.log(8), 141))
+    tg, pp = [c for c in cases if c.test == "tg"], [c for c in cases if c.test == "pp"]
+    shallow = min((c.depth for c in tg), default=0)
+    shallow_pp = min((c.depth for c in pp), default=0)
+    groups = (("decode", ["cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"],
+               [c for c in tg if c.depth == shallow]),
+              ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
+              ("prefill", ["cpu.prefill_flops_per_core"], [c for c in pp if c.depth == shallow_pp]),
+              ("attention", ["cpu.attn_fa_eff"], [c for c in pp if c.depth > shallow_pp]))
+    for _ in range(2):  # the groups barely interact on a CPU; a second pass settles it
+        for group, keys, chosen in groups:
+            if not chosen:
+                continue
+            start = np.array([get(p, k) for k in keys])
+            costs = [sum(math.log(c.predict(with_values(p, keys, start * f)) / c.measured) ** 2 for c in chosen)
+                     for f in grid]
+            best = min(costs)
+            f = float(next(g for g, c in zip(grid, costs, strict=True) if c <= best + 0.01 ** 2 * len(chosen)))
+            p = with_values(p, keys, start * f)
+            factors[group] *= f
+    factors["kv"] *= factors["decode"]  # the KV rates moved with the decode factor too
+    return p, factors
+
+
+def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_bps: float,
+                load: float | None = None, command: str = "", rig_before=None) -> profile_mod.Profile:
+    """The calibrated profile from measured runs (see the module doc); fills each point's before/after.
+    `rig`: this machine with its measured bandwidth and cores; `rig_before`: the uncalibrated local rig
+    (`plan --hw local --uncalibrated`), which the "before" predictions use (default `rig`)."""
+    from heavylift.plan.speed_cases import case_for
+    from heavylift.plan.speed_fit import fit
+    from heavylift.plan.speed_params import SpeedParams
+
+    public = SpeedParams.fitted()
+    cases, points, srcs = [], [], []
+    for _label, _path, src, pts in runs:
+        for pt in pts:
+            n_prompt, n_gen = (pt.n_prompt, 0) if pt.test == "pp" else (0, pt.n_gen)
+            cases.append(case_for(src, rig, pt.test, n_prompt, n_gen, pt.depth, True, pt.measured))
+            points.append(pt)
+            srcs.append(src)
+    if not cases:
+        raise UsageError("nothing measured to calibrate on")
+    core, factors = core_speed(cases, public)
+    params, informed = fit(cases, base=core, only=CAL_KEYS)
+    models = [label for label, *_ in runs]
+    date = time.strftime("%Y-%m-%d", time.gmtime())
+    fitted = {}
+    for key in CAL_KEYS:
+        n = informed.get(key, 0)
+        scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
+        group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
+                 "cpu.attn_fa_eff": "attention"}.get(key)
+        fitted[key] = (f"calibrated here ({n} of {len(cases)} runs depend on it)" if n else
+                       f"public fit x this machine's {group} core speed ({factors[group]:.2f})" if scaled and group else
+                       "public fit (no run here depends on it)")
+        if n:
+            params.sources[key] = f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}"
+    params.label = (f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}: CPU constants "
+                    f"fitted on {len(cases)} llama-bench runs (core speed x{factors['decode']:.2f} decode, "
+                    f"x{factors['kv']:.2f} KV, x{factors['prefill']:.2f} prefill), the rest the public fit")
+    before = cases
+    if rig_before is not None:
+        before = [case_for(src, rig_before, c.test, c.n_prompt, c.n_gen, c.depth, True, c.measured)
+                  for src, c in zip(srcs, cases, strict=True)]
+    for pt, case, old in zip(points, cases, before, strict=True):
+        pt.before, pt.after = old.predict(public), case.predict(params)
+    return profile_mod.Profile(
+        fingerprint=fingerprint, created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), models=models,
+        cpu_model=cpu_model, physical_cores=cores, triad_bandwidth_bps=triad_bps, params=params.to_dict(),
+        fitted=fitted, points=[dataclasses.asdict(p) for p in points], load_1m=load, command=command)
+
+
+def calibrate(models: list[str], *, prompt: int = 512, gen: int = 32, depths: list[int] | None = None,
+              repeats: int = 2, threads: int | None = None, remeasure: bool = False, say: Say = print,
+              store: bool = True) -> profile_mod.Profile:
+    """Measure `models` here, fit, store (unless `store` is False) and return this machine's profile."""
+    from heavylift.bench.session import machine_info
+    from heavylift.bench.store import BenchStore
+    from heavylift.hardware.spec import detect_local
+    from heavylift.setup.engine_build import current_engine
+
+    depths = sorted(set(depths if depths is not None else [0, 4096]))
+    check(models, prompt, gen, depths)  # bad input refused before the machine is measured
+    bench_binary(current_engine())
+    info = machine_info(BenchStore(), say, remeasure)
+    threads = threads or info.physical_cores
+    load = load_average()
+    runs, commands = measure(models, prompt, gen, depths, repeats, threads, say)
+    rig_before = detect_local(calibrated=False)
+    rig = dataclasses.replace(rig_before, ram_bandwidth_bps=info.triad_bandwidth_bps, cpu_cores=threads)
+    after_load = load_average()
+    worst_load = max(x for x in (load, after_load, 0.0) if x is not None)
+    prof = fit_profile(runs, rig, info.fingerprint, info.cpu_model, threads, info.triad_bandwidth_bps,
+                       worst_load, "; ".join(" ".join(c) for c in commands), rig_before)
+    if store:
+        path = profile_mod.save(prof)
+        say(f"bench: profile stored in {path}")
+    if worst_load > (os.cpu_count() or 1) / 4:
+        say(f"bench: the load average was {worst_load:.1f} on {os.cpu_count()} logical cores while measuring: other "
+            "work shared the cores, so the profile is slower than this machine; calibrate again when it is idle")
+    return prof
+
+
+def format_profile(prof: profile_mod.Profile) -> list[str]:
+    lines = [f"speed profile for this machine ({prof.fingerprint}): {prof.cpu_model}, {prof.physical_cores} cores, "
+             f"STREAM triad {prof.triad_bandwidth_bps / 1e9:.1f} GB/s",
+             f"calibrated {prof.created_at} on {', '.join(prof.models)}"
+             + (f" (load average {prof.load_1m:.1f})" if prof.load_1m is not None else ""),
+             "", f"{'model':28} {'test':8} {'depth':>6} {'measured':>9} {'public fit':>11} {'err':>6} "
+             f"{'calibrated':>11} {'err':>6}"]
+    for p in prof.points:
+        test = f"pp{p['n_prompt']}" if p["test"] == "pp" else f"tg{p['n_gen']}"
+        m = p["measured"]
+        lines.append(f"{p['model'][:28]:28} {test:8} {p['depth']:6} {m:9.1f} {p['before']:11.1f} "
+                     f"{p['before'] / m - 1:+6.0%} {p['after']:11.1f} {p['after'] / m - 1:+6.0%}")
+    lines += ["", "constants (CPU):"]
+    cpu = prof.params.get("cpu", {})
+    for key, how in prof.fitted.items():
+        name = key.split(".", 1)[1]
+        lines.append(f"  {name:24} {cpu.get(name, float('nan')):10.4g}  {how}")
+    lines.append("  every other constant: the public fit (plan/data/speed_params.json)")
+    return lines

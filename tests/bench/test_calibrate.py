@@ -1,0 +1,134 @@
+"""`heavylift bench --calibrate` and the machine's speed profile: the fit on measured points, the
+profile stored / loaded / reset, another machine's profile ignored, `plan --uncalibrated`, bad input.
+Fast (no engine) except the one `engine` test, which calibrates on the default model, tiny."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from heavylift.bench import profile as profile_mod
+from heavylift.bench.calibrate import Point, fit_profile
+from heavylift.hardware.spec import detect_local, parse_hw
+from heavylift.plan.model_source import resolve
+from heavylift.plan.speed_cases import case_for
+from heavylift.plan.speed_params import SpeedParams
+from tests.conftest import run_cli
+
+MODEL = "qwen3-30b-a3b"  # a catalog model: planned from its config, no file needed
+SLOWER = 0.3  # the synthetic machine runs at 0.3x the public fit's predictions
+
+
+@pytest.fixture
+def no_profile():
+    profile_mod.reset()
+    yield
+    profile_mod.reset()
+
+
+def _synthetic_profile(fingerprint: str | None = None) -> profile_mod.Profile:
+    """A profile fitted on points a machine 0.3x as fast as the public fit would measure."""
+    src = resolve(MODEL, "Q4_K_M")
+    rig = dataclasses.replace(detect_local(calibrated=False), ram_bandwidth_bps=20e9, cpu_cores=4)
+    public = SpeedParams.fitted()
+    points = []
+    for test, depth in (("pp", 0), ("pp", 4096), ("tg", 0), ("tg", 4096)):
+        n_prompt, n_gen = (512, 0) if test == "pp" else (0, 32)
+        predicted = case_for(src, rig, test, n_prompt, n_gen, depth, True, 1.0).predict(public)
+        points.append(Point(MODEL, test, n_prompt, n_gen, depth, predicted * SLOWER))
+    return fit_profile([(MODEL, None, src, points)], rig, fingerprint or profile_mod.current_fingerprint(),
+                       "test cpu", 4, 20e9, 0.5, "synthetic")
+
+
+def test_fit_follows_the_machine():
+    prof = _synthetic_profile()
+    for p in prof.points:
+        assert p["before"] / p["measured"] == pytest.approx(1 / SLOWER, rel=0.01)
+        assert p["after"] / p["measured"] == pytest.approx(1.0, abs=0.05), p
+    assert prof.fitted["cpu.prefill_flops_per_core"].startswith("calibrated here")
+    assert prof.fitted["cpu.expert_eff"].startswith("calibrated here")  # a MoE model was measured
+    assert prof.params["cpu"]["prefill_flops_per_core"] < SpeedParams.fitted().cpu.prefill_flops_per_core
+
+
+def test_profile_stored_loaded_and_used_by_plan(no_profile):
+    prof = _synthetic_profile()
+    profile_mod.save(prof)
+    loaded = profile_mod.load()
+    assert loaded is not None and loaded.params == prof.params
+    rig = parse_hw("local")
+    assert rig.speed_params is not None and rig.ram_bandwidth_bps == 20e9
+    assert any(a.startswith("speed: calibrated on this machine") for a in rig.assumptions)
+    assert parse_hw("local", calibrated=False).speed_params is None
+
+    cal = json.loads(run_cli("plan", MODEL, "--ctx", "4096", "--json").stdout)
+    uncal = run_cli("plan", MODEL, "--ctx", "4096", "--json", "--uncalibrated")
+    assert uncal.returncode == 0, uncal.stderr
+    uncal_plan = json.loads(uncal.stdout)
+    text = json.dumps(cal)
+    assert "speed: calibrated on this machine" in text and "speed: calibrated" not in uncal.stdout
+    assert text != json.dumps(uncal_plan)
+
+    shown = run_cli("bench", "profile", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["fingerprint"] == prof.fingerprint
+    table = run_cli("bench", "profile")
+    assert "calibrated here" in table.stdout and "tg32" in table.stdout
+
+    reset = run_cli("bench", "profile", "--reset")
+    assert reset.returncode == 0 and "deleted" in reset.stderr + reset.stdout
+    assert profile_mod.load() is None
+    assert parse_hw("local").speed_params is None
+    gone = run_cli("bench", "profile")
+    assert gone.returncode != 0 and "bench --calibrate" in gone.stderr and "Traceback" not in gone.stderr
+
+
+def test_another_machines_profile_is_ignored(no_profile):
+    other = _synthetic_profile("0123456789ab")
+    profile_mod.save(other)
+    try:
+        assert profile_mod.load() is None
+        rig = parse_hw("local")
+        assert rig.speed_params is None and not any("speed: calibrated" in a for a in rig.assumptions)
+    finally:
+        profile_mod.reset("0123456789ab")
+
+
+def test_a_broken_profile_is_ignored_by_plan_and_refused_by_show(no_profile):
+    path = profile_mod.profile_path(profile_mod.current_fingerprint())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    assert parse_hw("local").speed_params is None
+    shown = run_cli("bench", "profile")
+    assert shown.returncode != 0 and "unreadable" in shown.stderr and "Traceback" not in shown.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (("plan", MODEL, "--hw", "rtx-4090", "--uncalibrated"), "applies to --hw local"),
+    (("bench", "--calibrate", "--concurrency", "2"), "--calibrate runs llama-bench"),
+    (("bench", "--calibrate", "--prompt-lengths", "512,1k"), "one prompt length"),
+    (("bench", "--calibrate", "--depths", "0,x"), "--depths"),
+    (("bench", "--calibrate", "no-such-model"), "unknown model"),
+    (("bench", "--calibrate", "/nonexistent/m.gguf"), "no such file"),
+    (("bench", "default", "--reset"), "bench profile"),
+    (("bench", "profile", "extra"), "takes no argument"),
+])
+def test_bad_input_is_one_line(args, words):
+    proc = run_cli(*args)
+    assert proc.returncode != 0
+    assert words in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.engine
+def test_calibrate_on_the_default_model(installed, no_profile):
+    proc = run_cli("bench", "--calibrate", "--prompt-lengths", "64", "--gen", "8", "--depths", "0", "--repeats", "1",
+                   "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    prof = json.loads(proc.stdout)
+    assert {p["test"] for p in prof["points"]} == {"pp", "tg"}
+    for p in prof["points"]:
+        assert p["measured"] > 0 and p["after"] / p["measured"] == pytest.approx(1.0, abs=0.1)
+    assert profile_mod.load() is not None
+    plan = run_cli("plan", "default", "--ctx", "4096")
+    assert "speed: calibrated on this machine" in plan.stdout
