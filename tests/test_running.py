@@ -70,28 +70,39 @@ def test_stop_a_job_by_name_leaves_it_resumable(installed, tmp_path: Path) -> No
             job.kill()
 
 
+def _start_orphan(binary: Path, model: Path, port: int) -> int:
+    """A llama-server whose parent is gone, as a killed run leaves it: started by a shell that exits at
+    once (so it is re-parented, never a child of this test process, which in-process tests may have
+    recorded as a job's pid), in its own session. Returns its pid."""
+    out = subprocess.run(["sh", "-c", f'setsid "{binary}" -m "{model}" --port {port} -c 512 >/dev/null 2>&1 & echo $!'],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
 def test_an_orphan_engine_is_listed_and_stopped(installed, engine_bin_dir: Path, default_model_path: Path) -> None:
+    pid = port = None
     for _ in range(3):  # another test's server may take the free port between free_port() and the bind
         port = free_port()
-        # started as a killed run leaves it: in its own session, its heavylift parent gone (here: never one)
-        engine = subprocess.Popen([str(engine_bin_dir / "llama-server"), "-m", str(default_model_path), "--port",
-                                   str(port), "-c", "512"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        def listed_or_gone(proc: subprocess.Popen = engine) -> bool:
-            return proc.poll() is not None or any(r["pid"] == proc.pid for r in _ps())
+        pid = _start_orphan(engine_bin_dir / "llama-server", default_model_path, port)
 
-        if wait_until(listed_or_gone, 60) and engine.poll() is None:
+        def listed_or_gone(engine_pid: int = pid) -> bool:
+            return not pid_alive(engine_pid) or any(r["pid"] == engine_pid for r in _ps())
+
+        if wait_until(listed_or_gone, 60) and pid_alive(pid):
             break
     try:
-        assert engine.poll() is None, "the orphan stand-in exited on its own three times"
-        (row,) = [r for r in _ps() if r["pid"] == engine.pid]
+        assert pid_alive(pid), "the orphan stand-in exited on its own three times"
+        (row,) = [r for r in _ps() if r["pid"] == pid]
         assert row["kind"] == "engine" and row["name"] == "orphan" and row["port"] == port
         stopped = run_cli("stop", str(port), timeout=60)
         assert stopped.returncode == 0 and "orphan" in stopped.stdout, stopped.stderr
-        assert engine.wait(timeout=10) is not None
+        assert wait_until(lambda: not pid_alive(pid), 10)
     finally:
-        if engine.poll() is None:
-            engine.kill()
+        if pid and pid_alive(pid):
+            import os
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("target", ["no-such-job-or-model", "1"])
