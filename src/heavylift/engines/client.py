@@ -9,7 +9,7 @@ entrypoints/serve/tokenize/protocol.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,13 +127,24 @@ class EngineClient:
 
     def chat_stream(self, messages: list[dict[str, str]], **params: Any) -> Iterator[str | ChatResult]:
         """Yields text pieces as they arrive, then one final ChatResult."""
-        body = {"messages": messages, **params, "stream": True,
-                "stream_options": {"include_usage": True}}
+        return self._stream("/v1/chat/completions", {"messages": messages, **params},
+                            lambda choice: (choice.get("delta") or {}).get("content"))
+
+    def completion_stream(self, prompt: str | list[int], **params: Any) -> Iterator[str | ChatResult]:
+        """POST /v1/completions streamed (a raw prompt: text, or token ids where the engine takes
+        them). Yields text pieces as they arrive, then one final ChatResult (usage + timings)."""
+        return self._stream("/v1/completions", {"prompt": prompt, **params}, lambda choice: choice.get("text"))
+
+    def _stream(self, path: str, body: dict[str, Any],
+                piece_of: Callable[[dict[str, Any]], str | None]) -> Iterator[str | ChatResult]:
+        """One streamed OpenAI request: the pieces `piece_of` finds in each choice, then a ChatResult
+        with the usage, timings and model of the last chunks that carried them."""
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
         pieces: list[str] = []
         last: dict[str, Any] = {}
         finish = None
         try:
-            with self.http.stream("POST", "/v1/chat/completions", json=body) as response:
+            with self.http.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}",
@@ -148,48 +159,17 @@ class EngineClient:
                     last = {**last, **{k: v for k, v in chunk.items() if k in ("usage", "timings", "model")}}
                     for choice in chunk.get("choices") or []:
                         finish = choice.get("finish_reason") or finish
-                        piece = (choice.get("delta") or {}).get("content")
+                        piece = piece_of(choice)
                         if piece:
                             pieces.append(piece)
                             yield piece
         except httpx.ConnectError:
             raise EndpointError(f"cannot connect to {self.base_url}; is the engine running? (start one with `heavylift serve`)") from None
         except httpx.TimeoutException:
-            raise self._timed_out("/v1/chat/completions") from None
+            raise self._timed_out(path) from None
         except httpx.HTTPError as e:
             raise EndpointError(f"{self.base_url}: the answer's stream broke off ({e.__class__.__name__}); "
                                 "is the engine still running?") from None
-        yield _result("".join(pieces), finish, last)
-
-    def completion_stream(self, prompt: str | list[int], **params: Any) -> Iterator[str | ChatResult]:
-        """POST /v1/completions streamed (a raw prompt: text, or token ids where the engine takes
-        them). Yields text pieces as they arrive, then one final ChatResult (usage + timings)."""
-        body = {"prompt": prompt, **params, "stream": True, "stream_options": {"include_usage": True}}
-        pieces: list[str] = []
-        last: dict[str, Any] = {}
-        finish = None
-        try:
-            with self.http.stream("POST", "/v1/completions", json=body) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise EndpointError(f"{self.base_url} answered {response.status_code}: {_error_text(response)}")
-                for line in response.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    chunk = json.loads(payload)
-                    last = {**last, **{k: v for k, v in chunk.items() if k in ("usage", "timings", "model")}}
-                    for choice in chunk.get("choices") or []:
-                        finish = choice.get("finish_reason") or finish
-                        if choice.get("text"):
-                            pieces.append(choice["text"])
-                            yield choice["text"]
-        except httpx.ConnectError:
-            raise EndpointError(f"cannot connect to {self.base_url}; is the engine running?") from None
-        except httpx.HTTPError as e:
-            raise EndpointError(f"{self.base_url}: stream broke off ({e.__class__.__name__})") from None
         yield _result("".join(pieces), finish, last)
 
     # -- tokens: llama-server and vLLM ----------------------------------------------------
