@@ -7,6 +7,8 @@ only at the processes this test started.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -90,6 +92,8 @@ def test_an_orphan_engine_is_listed_and_stopped(installed, engine_bin_dir: Path,
 
         if wait_until(listed_or_gone, 60) and pid_alive(pid):
             break
+        if pid_alive(pid):  # alive but never listed: do not leave it behind for the next try
+            os.kill(pid, signal.SIGKILL)
     try:
         assert pid_alive(pid), "the orphan stand-in exited on its own three times"
         (row,) = [r for r in _ps() if r["pid"] == pid]
@@ -99,9 +103,6 @@ def test_an_orphan_engine_is_listed_and_stopped(installed, engine_bin_dir: Path,
         assert wait_until(lambda: not pid_alive(pid), 10)
     finally:
         if pid and pid_alive(pid):
-            import os
-            import signal
-
             os.kill(pid, signal.SIGKILL)
 
 
