@@ -160,7 +160,9 @@ def _metadata(w, a: ModelArch) -> None:
 def write_arch_gguf(path: Path, a: ModelArch, seed: int = 0) -> Path:
     """Write `a` as a GGUF with random weights to `path` (atomically) and return it."""
     import numpy as np
-    from gguf import GGUFWriter, TokenType
+    from gguf import GGUFWriter
+
+    from tests.plan.tiny_gguf import add_spm_vocab
 
     rng = np.random.default_rng(seed)
     tmp = path.with_name(path.name + ".part")
@@ -169,17 +171,7 @@ def write_arch_gguf(path: Path, a: ModelArch, seed: int = 0) -> Path:
     w.add_name(a.name)
     w.add_file_type(1)  # LLAMA_FTYPE_MOSTLY_F16
     _metadata(w, a)
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256
-    tokens += [f"\u2581t{i}" for i in range(a.n_vocab - len(tokens))]
-    types += [TokenType.NORMAL] * (a.n_vocab - len(types))
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores([-float(i) for i in range(a.n_vocab)])
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
+    add_spm_vocab(w, a.n_vocab)
     for t in tensor_table(a):
         numpy_shape = tuple(reversed(t.shape))
         if t.ggml_type.name == "F32":

@@ -28,7 +28,7 @@ class TinyShape:
 def write_tiny_llama(path: Path, shape: TinyShape, seed: int = 0) -> Path:
     """Write a llama GGUF with `shape` to `path` (atomically) and return it."""
     import numpy as np
-    from gguf import GGUFWriter, TokenType
+    from gguf import GGUFWriter
 
     rng = np.random.default_rng(seed)
     s = shape
@@ -51,18 +51,7 @@ def write_tiny_llama(path: Path, shape: TinyShape, seed: int = 0) -> Path:
         w.add_expert_count(s.n_expert)
         w.add_expert_used_count(s.n_expert_used)
         w.add_expert_feed_forward_length(s.n_ff)  # as heavylift.models.moe_upcycle writes it
-    # SentencePiece vocab: <unk> <s> </s>, the 256 byte tokens, then filler pieces
-    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
-    types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256
-    tokens += [f"\u2581t{i}" for i in range(s.n_vocab - len(tokens))]
-    types += [TokenType.NORMAL] * (s.n_vocab - len(types))
-    w.add_tokenizer_model("llama")
-    w.add_token_list(tokens)
-    w.add_token_scores([-float(i) for i in range(s.n_vocab)])
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
+    add_spm_vocab(w, s.n_vocab)
 
     def mat(*numpy_shape: int):  # numpy order: the ggml shape reversed
         return (rng.standard_normal(numpy_shape, dtype=np.float32) * 0.02).astype(np.float16)
@@ -94,3 +83,21 @@ def write_tiny_llama(path: Path, shape: TinyShape, seed: int = 0) -> Path:
     w.close()
     tmp.replace(path)
     return path
+
+
+def add_spm_vocab(w, n_vocab: int) -> None:
+    """A SentencePiece vocab llama.cpp loads (into a gguf.GGUFWriter): <unk> <s> </s>, the 256 byte
+    tokens, then filler pieces."""
+    from gguf import TokenType
+
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256
+    tokens += [f"\u2581t{i}" for i in range(n_vocab - len(tokens))]
+    types += [TokenType.NORMAL] * (n_vocab - len(types))
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([-float(i) for i in range(n_vocab)])
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
