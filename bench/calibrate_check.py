@@ -10,7 +10,7 @@ it separates what the dense runs cannot say (the two MoE constants) from the res
 The profiles are fitted here and NOT stored (the machine's own profile is left as it is).
 Not a timed test; run it on an idle machine (the load average is printed).
 
-    python bench/calibrate_check.py [--repetitions 2] [--depths 0,4096] [--save M.json | --from M.json]
+    python bench/calibrate_check.py [--repetitions 2] [--rounds 3] [--depths 0,4096] [--save M.json | --from M.json]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from heavylift import paths
-from heavylift.bench.calibrate import Point, calibrate, fit_profile, format_profile, measure
+from heavylift.bench.calibrate import Point, fit_profile, format_profile, measure
 from heavylift.bench.machine import load_average
 from heavylift.bench.session import machine_info
 from heavylift.bench.store import BenchStore
@@ -56,6 +56,8 @@ def table(title: str, src, points: list[Point], rig_before, rig, calibrated: Spe
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repetitions", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="measure the two models in turn this many times, "
+                    "keep each point's fastest (other work on a shared machine only slows a run)")
     ap.add_argument("--depths", default="0,4096")
     ap.add_argument("--save", type=Path, metavar="JSON", help="also write the measurements here")
     ap.add_argument("--from", dest="source", type=Path, metavar="JSON",
@@ -75,10 +77,10 @@ def main() -> int:
     else:
         start = os.getloadavg()
         print(f"load average at the start: {' '.join(f'{x:.2f}' for x in start)} ({os.cpu_count()} logical cores)")
-        prof = calibrate(["default"], prompt=512, gen=32, depths=depths, repeats=args.repetitions, store=False)
-        dense_pts = [Point(**p) for p in prof.points]
-        runs, _ = measure([str(moe)], 512, 32, depths, args.repetitions, info.physical_cores, print)
-        moe_pts = [pt for *_, pts in runs for pt in pts]
+        # both models in turn, `--rounds` times, each point its fastest round (bench/calibrate.py measure)
+        runs, _ = measure(["default", str(moe)], 512, 32, depths, args.repetitions, info.physical_cores, print,
+                          rounds=args.rounds)
+        dense_pts, moe_pts = runs[0][3], runs[1][3]
         end = os.getloadavg()
         load = f"{' '.join(f'{x:.2f}' for x in start)} at the start, {' '.join(f'{x:.2f}' for x in end)} at the end"
         print(f"load average (1, 5, 15 min): {load}")
@@ -103,9 +105,10 @@ def main() -> int:
                    ("moe", moe, src_moe, [dataclasses.replace(p) for p in moe_pts if p.depth == shallow])])
     table(f"for comparison: calibrated on dense + the MoE at depth {shallow} (the MoE rows at depth {shallow} were "
           "fitted, the deeper ones are predicted):", src_moe, moe_pts, rig_before, rig, both.speed_params())
-    print(f"  MoE constants from that fit: expert_eff {both.params['cpu']['expert_eff']:.3g}, moe_prefill_eff "
-          f"{both.params['cpu']['moe_prefill_eff']:.3g} (public fit "
-          f"{SpeedParams.fitted().cpu.expert_eff:.3g}, {SpeedParams.fitted().cpu.moe_prefill_eff:.3g})")
+    pub = SpeedParams.fitted().cpu
+    print(f"  MoE constants from that fit: expert_eff {both.params['cpu']['expert_eff']:.3g}, moe_layer_s "
+          f"{both.params['cpu']['moe_layer_s']:.3g}, moe_half_tokens {both.params['cpu']['moe_half_tokens']:.3g} "
+          f"(public fit {pub.expert_eff:.3g}, {pub.moe_layer_s:.3g}, {pub.moe_half_tokens:.3g})")
     now = load_average()
     print(f"\nworst MoE error calibrated on the dense model only: {worst:.1%} (target {TARGET:.0%}): "
           f"{'met' if worst <= TARGET else 'MISSED'}; 1-minute load average now {now if now is not None else 'unknown'}")

@@ -48,7 +48,9 @@ def test_fit_follows_the_machine():
         assert p["before"] / p["measured"] == pytest.approx(1 / SLOWER, rel=0.01)
         assert p["after"] / p["measured"] == pytest.approx(1.0, abs=0.05), p
     assert prof.fitted["cpu.prefill_flops_per_core"].startswith("calibrated here")
-    assert prof.fitted["cpu.expert_eff"].startswith("calibrated here")  # a MoE model was measured
+    # a MoE model was measured: its constants are fitted here
+    assert prof.fitted["cpu.moe_half_tokens"].startswith("calibrated here")
+    assert prof.fitted["cpu.moe_layer_s"].startswith("calibrated here")
     assert prof.params["cpu"]["prefill_flops_per_core"] < SpeedParams.fitted().cpu.prefill_flops_per_core
 
 

@@ -122,6 +122,30 @@ def test_experts_in_ram_cost_pcie_and_cpu_time() -> None:
     assert tiny.prefill_tps < ram.prefill_tps
 
 
+def test_cpu_experts_with_many_tokens_each_run_at_the_dense_rate() -> None:
+    """mul_mat_id on the CPU: each expert multiplies the u*k/n tokens routed to it; few tokens per
+    expert (128 experts, top-8: 32 at -ub 512) run well below the dense matmul rate, many (4
+    experts, top-2: 256) nearly at it, and a bigger ubatch helps (plan/speed_prefill.py cpu_moe_eff)."""
+    from heavylift.plan.speed_prefill import cpu_moe_eff
+
+    half = SpeedParams.fitted().cpu.moe_half_tokens
+    assert cpu_moe_eff(512, 2 / 4, half) > 0.9
+    assert cpu_moe_eff(512, 8 / 128, half) < 0.7
+    assert cpu_moe_eff(2048, 8 / 128, half) > cpu_moe_eff(512, 8 / 128, half)
+    assert cpu_moe_eff(512, 1.0, half) == pytest.approx(1.0)  # a dense FFN is the reference
+
+
+def test_cpu_bound_experts_cost_what_dense_weights_cost() -> None:
+    """Decode on a core-bound CPU: ggml-cpu runs experts with the dense vec_dot, so expert_eff (a RAM
+    effect) does not slow them; only the per-MoE-layer router cost is added."""
+    layers, arch, cfg, rig, placement, active, quant = _plan_inputs("qwen3-30b-a3b", "cpu 2 cores, ddr5-6000 8ch")
+    p = SpeedParams.fitted()
+    slow_ram = dataclasses.replace(p, cpu=dataclasses.replace(p.cpu, expert_eff=0.3))
+    a = estimate(layers, arch, cfg, rig, placement, 512, active, depth_tokens=0, params=p, quant=quant)
+    b = estimate(layers, arch, cfg, rig, placement, 512, active, depth_tokens=0, params=slow_ram, quant=quant)
+    assert b.decode_tps == pytest.approx(a.decode_tps, rel=1e-6)
+
+
 def test_cpu_bandwidth_channels_and_numa() -> None:
     two = _est("llama-3.1-70b", "0x, 256GB ddr5-4800 2ch, 64 cores", depth=0)
     twelve = _est("llama-3.1-70b", "0x, 256GB ddr5-4800 12ch, 64 cores", depth=0)

@@ -7,7 +7,8 @@ after another (llama.cpp's layer split), so the devices' times add:
         + KV / (peak BW x kv_eff) + layers x layer_s + MoE layers x moe_layer_s
         + recurrent layers x recurrent_layer_s
   host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
-        extra socket), cores x per-core rate), experts at expert_eff of that (mul_mat_id gathers),
+        extra socket), cores x per-core rate), experts read from RAM at expert_eff of that (mul_mat_id
+        gathers slices; the cores run the same kernels) plus moe_layer_s per MoE layer (router ops),
         + layers x layer_s on GPU rigs
   + hops x hop_s (GPU -> CPU -> GPU per layer whose experts stay in RAM, one per device boundary)
   + token_s (per token on GPU rigs: launch, sync, sampling).
@@ -21,7 +22,9 @@ Prefill, per ubatch of u tokens starting at cached position s:
   get_op_batch_size(op) >= GGML_OP_OFFLOAD_MIN_BATCH, default 32; Vulkan and Metal the same):
   they cross the host link once per ubatch; below 32 tokens the CPU computes them. Several GPUs
   with every layer offloaded overlap ubatches (pipeline parallelism, llama-context.cpp).
-CPU-only prefill: FLOPs / (cores x prefill rate), attention at attn_nofa_eff without flash attention.
+CPU-only prefill: FLOPs / (cores x prefill rate), attention at attn_nofa_eff without flash attention,
+experts at t/(t + moe_half_tokens) / (u/(u + moe_half_tokens)) of the matmul rate with t = u x k / n tokens
+per expert.
 """
 
 from __future__ import annotations
@@ -107,7 +110,8 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         bw = "measured" if rig.ram_bandwidth_measured else f"{c.bw_eff:.0%} of peak"
         out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
                    f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
-                   f"at {c.expert_eff:.0%} of that, KV cache "
+                   f"read from RAM at {c.expert_eff:.0%} of that plus {c.moe_layer_s * 1e6:.0f} us per MoE layer, "
+                   f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, KV cache "
                    f"{(c.kv_bps_per_core_fa if cfg.flash_attn else c.kv_bps_per_core) / 1e9:.2f} GB/s per core "
                    f"(flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")

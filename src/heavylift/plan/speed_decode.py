@@ -86,7 +86,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
     n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
     touched = w.experts_touched(b)
-    hops = 0
+    hops = n_moe_host = 0
     for il in range(len(w.dense_elems)):
         u, ue = lay.layer[il], lay.experts[il]
         weights[u] += layers.dense[il]
@@ -96,6 +96,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         n_rec[u] += w.recurrent[il]
         if layers.experts[il]:
             (expert_w if ue == lay.host else weights)[ue] += layers.experts[il] * touched
+            n_moe_host += ue == lay.host
             flops[ue] += 2.0 * w.expert_elems[il] * w.frac * b
             n_moe[u] += 1
             if ue != u:
@@ -124,7 +125,12 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         core *= p.qd("cpu", geo.family)
         per_seq = b  # compute ceilings are per sequence: B sequences cost B times the core work
         time_s += max(weights[h] / ram, per_seq * weights[h] / core)
-        time_s += max(expert_w[h] / ram, per_seq * expert_w[h] / core) / p.cpu.expert_eff
+        # mul_mat_id runs the dense matmul's vec_dot per expert (ggml-cpu.c
+        # ggml_compute_forward_mul_mat_id_one_chunk): only the RAM side differs (scattered slices)
+        time_s += max(expert_w[h] / (ram * p.cpu.expert_eff), per_seq * expert_w[h] / core)
+        # the router and gather ops of each MoE layer (build_moe_ffn in llama-graph.cpp): small graph
+        # nodes, each ended by a thread barrier (ggml-cpu.c ggml_graph_compute_thread)
+        time_s += n_moe_host * p.cpu.moe_layer_s
         kv_core = compute_cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
         time_s += kv[h] / min(ram, kv_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s

@@ -43,10 +43,10 @@ _BACKEND_KEYS = {
     "recurrent_layer_s": (3.0, 1e-7, 5e-3), "recurrent_token_s": (3.0, 1e-9, 1e-4),
 }
 _CPU_KEYS = {
-    "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (1.0, 0.5e9, 60e9), "expert_eff": (0.7, 0.1, 1.0),
+    "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (1.0, 0.5e9, 60e9), "expert_eff": (0.7, 0.1, 1.0), "moe_layer_s": (1.5, 1e-7, 1e-3),
     "kv_bps_per_core": (1.0, 0.1e9, 50e9), "kv_bps_per_core_fa": (1.0, 0.05e9, 50e9),
     "prefill_flops_per_core": (1.0, 5e9, 500e9), "attn_nofa_eff": (0.7, 0.05, 2.0), "layer_s": (1.5, 1e-7, 1e-3),
-    "attn_fa_eff": (0.7, 0.05, 2.0), "moe_prefill_eff": (0.7, 0.05, 1.5), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
+    "attn_fa_eff": (0.7, 0.05, 2.0), "moe_half_tokens": (1.0, 0.5, 4096.0), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
     "numa_gain": (0.7, 0.0, 1.0),
 }
 PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error
@@ -109,17 +109,20 @@ ROBUST_SCALE = math.log(1.5)  # rows off by more than 1.5x weigh less and less (
 
 
 def fit(cases: list[Case], base: SpeedParams | None = None, iterations: int = 40,
-        rounds: int = 4, only: Collection[str] | None = None) -> tuple[SpeedParams, dict[str, int]]:
+        rounds: int = 4, only: Collection[str] | None = None,
+        bounds: dict[str, tuple[float, float]] | None = None) -> tuple[SpeedParams, dict[str, int]]:
     """The constants minimising the regularised, robust log errors over `cases`, and per constant
     the number of rows that depend on it. Robust: iteratively reweighted least squares with soft-L1
     weights, so that a row the model cannot know (a board whose CPU and RAM the spec leaves out)
     does not drag the constants every other row shares. `only`: fit just these keys ("cpu.bw_eff", ...),
-    the rest stay at `base` (a machine calibration fits the CPU's constants on a few runs)."""
+    the rest stay at `base` (a machine calibration fits the CPU's constants on a few runs);
+    `bounds`: (lower, upper) per key instead of fit_keys()'s."""
     base = base or SpeedParams.priors()
     spec = [k for k in fit_keys() if k[0].split(".")[0] in (*base.backends, "cpu", "qd", "qp")
             and (only is None or k[0] in only)]
     uses = {k[0]: [i for i, c in enumerate(cases) if _uses(c, k[0])] for k in spec}
     spec = [k for k in spec if uses[k[0]]]
+    spec = [(k[0], k[1], *(bounds or {}).get(k[0], k[2:])) for k in spec]  # a caller's own bounds win
     keys = [k[0] for k in spec]
     sigma = np.array([k[1] for k in spec])
     lo, hi = np.log([max(k[2], 1e-12) for k in spec]), np.log([k[3] for k in spec])

@@ -74,13 +74,22 @@ class CpuParams:
     numa_gain: float = 0.3
     # per-core compute ceilings, measured on the dev VM (see plan/data/speed_params.json sources)
     decode_bps_per_core: float = 6.2e9  # weight bytes/s one core's mat-vec kernels get through
-    expert_eff: float = 0.66  # mul_mat_id (a few experts gathered per token) relative to streaming weights
+    # decode: experts gathered by mul_mat_id are read from RAM at this fraction of the dense weights'
+    # streaming rate (a few MB-sized slices per token, not one sequential stream); where the cores,
+    # not RAM, bound the read, the experts run the same vec_dot kernels as dense weights
+    expert_eff: float = 0.66
+    # decode: fixed cost per MoE layer whose experts run here (router softmax, top-k, gathers and the
+    # weighted sum: a dozen small graph nodes, each ended by a barrier of all threads)
+    moe_layer_s: float = 20e-6
     kv_bps_per_core: float = 2.9e9  # KV bytes/s per core, flash attention off
     kv_bps_per_core_fa: float = 0.89e9  # KV bytes/s per core, flash attention on
     prefill_flops_per_core: float = 50e9  # matmul FLOP/s per core
     attn_nofa_eff: float = 0.6  # attention FLOPs without flash attention, relative to matmul
     attn_fa_eff: float = 1.0  # attention FLOPs with flash attention, relative to matmul
-    moe_prefill_eff: float = 0.5  # mul_mat_id FLOPs in prefill, relative to matmul (few tokens per expert)
+    # prefill: mul_mat_id multiplies each expert by the tokens routed to it (u x k / n_expert of a
+    # u-token ubatch); its FLOP rate relative to a dense matmul of the same ubatch is
+    # t/(t + h) / (u/(u + h)) at t tokens per expert: h is the tokens per expert at half the rate
+    moe_half_tokens: float = 32.0
     recurrent_layer_s: float = 200e-6  # a recurrent layer's extra cost per token (decode)
     # fixed cost per layer per token on the CPU (thread barriers between ops)
     layer_s: float = 10e-6

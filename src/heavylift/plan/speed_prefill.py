@@ -15,6 +15,13 @@ def _sat(tokens: float, bp: BackendParams) -> float:
     return tokens / (tokens + bp.half_tokens)
 
 
+def cpu_moe_eff(u: int, frac: float, half: float) -> float:
+    """mul_mat_id's FLOP rate on the CPU relative to a dense matmul of the same u-token ubatch: each
+    expert multiplies the u x frac tokens routed to it (CpuParams.moe_half_tokens)."""
+    t = u * frac
+    return (t / (t + half)) / (u / (u + half))
+
+
 def prefill_seconds(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: int,
                     prompt: int) -> tuple[float, float]:
     """(seconds, roofline seconds) to process `prompt` tokens after `start` cached ones."""
@@ -96,7 +103,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
         else:
-            times[lay.host] += exp_f / (cpu_rate * q_cpu * p.cpu.moe_prefill_eff)
+            times[lay.host] += exp_f / (cpu_rate * q_cpu * cpu_moe_eff(u, w.frac, p.cpu.moe_half_tokens))
             roof += exp_f / rig.cpu_flops
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]
