@@ -7,9 +7,9 @@ for `--hw local` twice:
   count cannot say how fast a core is (a cloud vCPU runs the same kernels 2-4x slower than a
   desktop core), so these are expected to be off by a machine-wide factor;
 - "calibrated": the same model after measuring this machine's core speed ONCE, from the dense
-  model's tg32 and pp512 at depth 0 with flash attention on (plan/speed_fit.py
-  calibrate_core_speed: the per-core decode/KV rates and the per-core FLOP rate each scaled by
-  one factor). Everything else (the MoE's experts, the KV cache at depth, flash attention off)
+  model's tg32 and pp512 at depth 0 with flash attention on (bench/calibrate.py core_speed,
+  step 1 of `heavylift bench --calibrate`: the per-core decode/KV rates and the per-core FLOP
+  rate each scaled by one bounded factor). Everything else (the MoE's experts, the KV cache at depth, flash attention off)
   is predicted, not fitted. Target: calibrated decode within 0.75..1.25 of measured.
 Not a timed test.
 
@@ -26,12 +26,12 @@ import sys
 from pathlib import Path
 
 from heavylift import paths
+from heavylift.bench.calibrate import core_speed
 from heavylift.hardware.spec import detect_local
 from heavylift.models.model_store import ModelStore
 from heavylift.models.moe_upcycle import upcycle, upcycle_cache_path
 from heavylift.plan.model_source import resolve
 from heavylift.plan.speed_cases import case_for
-from heavylift.plan.speed_fit import calibrate_core_speed
 from heavylift.plan.speed_params import SpeedParams
 from heavylift.setup.engine_build import current_engine
 
@@ -79,7 +79,7 @@ def main() -> int:
               "shared the cores, the measurements below are not this machine's speed; re-run on an idle machine")
     public = SpeedParams.fitted()
     anchor = next(c for c in cases if c[0] == "dense" and c[1] and c[2] == 0)
-    calibrated, factors = calibrate_core_speed([anchor[3], anchor[4]], public)
+    calibrated, factors = core_speed([anchor[3], anchor[4]], public)
     print(f"calibration on dense tg32 + pp512 at depth 0, FA on: this machine's cores run "
           f"{factors['decode']:.2f}x the public per-core decode rates and {factors['prefill']:.2f}x the FLOP rate")
     print(f"{'model':12} {'FA':3} {'depth':>5}  {'decode public':>13} {'calibr.':>8} {'measured':>9} {'ratio':>6}   "

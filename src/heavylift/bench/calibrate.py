@@ -4,7 +4,7 @@ llama-bench (the engine's own numbers) measures pp and tg at each depth with fla
 the planner plans it (ContextConfig.flash_attn), on all physical cores. Each measurement becomes a
 speed case (plan/speed_cases.py `case_for`, the same path the public fit uses), and the CPU side of
 SpeedParams is fitted on them in two steps, both from plan/speed_fit.py:
-1. `calibrate_core_speed`: the per-core decode/KV rates and the per-core FLOP rate each scaled by one
+1. `core_speed`: the per-core decode/KV rates and the per-core FLOP rate each scaled by one
    factor (a core count cannot say how fast a core is: a cloud vCPU is 2-4x slower than a desktop core);
 2. `fit(..., only=CAL_KEYS)`: the regularised robust fit of the CPU constants, each pulled toward its
    step-1 value, so that what the runs cannot constrain stays where the public fit put it.

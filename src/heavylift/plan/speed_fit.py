@@ -186,32 +186,6 @@ def _lm(cases: list[Case], base: SpeedParams, keys: list[str], uses: dict[str, l
     return theta
 
 
-# A machine's core speed: the per-core constants that scale together when a core is faster
-# (clock, SIMD width, IPC, a vCPU sharing its core): the decode and KV rates, and the FLOP rate.
-CORE_GROUPS = {"decode": ("decode_bps_per_core", "kv_bps_per_core", "kv_bps_per_core_fa"),
-               "prefill": ("prefill_flops_per_core",)}
-
-
-def calibrate_core_speed(cases: list[Case], params: SpeedParams) -> tuple[SpeedParams, dict[str, float]]:
-    """`params` with the CPU's per-core rates scaled to this machine: one factor for decode (fitted on
-    the tg cases given) and one for prefill (the pp cases), each the geometric-mean ratio of measured
-    to predicted, iterated because the CPU is only partly compute-bound."""
-    p = copy.deepcopy(params)
-    factors = {"decode": 1.0, "prefill": 1.0}
-    for _ in range(8):
-        for group, tests in (("decode", ("tg",)), ("prefill", ("pp",))):
-            chosen = [c for c in cases if c.test in tests]
-            if not chosen:
-                continue
-            f = math.exp(sum(math.log(c.measured / c.predict(p)) for c in chosen) / len(chosen))
-            factors[group] *= f
-            for name in CORE_GROUPS[group]:
-                setattr(p.cpu, name, getattr(p.cpu, name) * f)
-    p.label = f"{params.label}; per-core rates calibrated on this machine (x{factors['decode']:.2f} decode, " \
-              f"x{factors['prefill']:.2f} prefill)"
-    return p, factors
-
-
 def summary(cases: list[Case], p: SpeedParams) -> dict[str, dict[str, float]]:
     """Per class and test kind: rows, median |error|, worst ratio (max of pred/meas, meas/pred)."""
     groups: dict[str, list[float]] = {}
