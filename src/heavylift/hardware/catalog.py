@@ -245,7 +245,10 @@ def closest(name: str, n: int = 4) -> list[str]:
 
 
 # System RAM: peak = MT/s x 8 bytes (64-bit channel) x channels (JEDEC DDR4/DDR5 arithmetic).
-RAM_DEFAULTS = {"ddr3": 1600, "ddr4": 3200, "ddr5": 5600, "lpddr5": 6400, "lpddr5x": 8533}
+# LPDDR: the JEDEC top speed of the generation (LPDDR4 3200, LPDDR4X 4266, LPDDR5 6400, LPDDR5X 8533);
+# its 16-bit channels are counted as 64-bit ones in --hw (`128-bit` = 2ch)
+RAM_DEFAULTS = {"ddr3": 1600, "ddr4": 3200, "ddr5": 5600, "lpddr4": 3200, "lpddr4x": 4266, "lpddr5": 6400,
+                "lpddr5x": 8533}
 
 # Links: usable one-direction bandwidth of an x16 link after 128b/130b coding (PCI-SIG spec), and NVLink.
 LINKS: dict[str, tuple[float, str]] = {
