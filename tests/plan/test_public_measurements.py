@@ -48,8 +48,9 @@ ROWS = load_rows()
 # `hw` corrected after the split was fixed (a part the source states that the first reading missed):
 # the split hashes the hw as first recorded, so that no row changes sides (docs/public-measurements.md)
 HW_AS_FIRST_RECORDED = {f"m0{n}": "1x a6000, 256GB ddr5-4800" for n in (*range(298, 304), *range(318, 323))}
-# the Radxa Dragon Q8B / Q6A rows: SoC, RAM and cores from the boards' documents (see their notes)
-HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x" for n in (*range(406, 411), *range(414, 417))}
+# the Radxa Dragon Q8B / Q6A rows (m0406-m0410, m0414-m0416): SoC, RAM and cores from the boards'
+# documents (see their notes); the Framework 12 rows (m0411-m0413): the 8GB of RAM their source states
+HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x" for n in range(406, 417)}
 
 
 def split_of(row: dict[str, str]) -> str:
