@@ -9,9 +9,10 @@ prediction slowed by that published factor (fit and report alike: plan/speed_cas
 is fitted here. A plan for today's engine is never slowed (its build is newer than every entry).
 
 Qwen3-Next (arch `qwen3next`): its gated delta-net layers ran as many small ops per layer in the
-first builds (graph nodes for Qwen3-Next-80B-A3B at -np 1, fa on: 6242 per token on the master of
-2026-02-11 before the fused GATED_DELTA_NET op, llama.cpp PR #19504; 5071 on the pinned engine
-0c1e570, counted by `python bench/graph_nodes.py`). Two merged PRs published the speed-up (SPEEDUPS).
+first builds (graph nodes of Qwen3-Next-80B-A3B per token: 6242 at bs=1 on the master that
+llama.cpp PR #19504, opened 2026-02-11, started from, before its fused GATED_DELTA_NET op; 5071 on
+the pinned engine 0c1e570 at -np 1, fa on, counted by `python bench/graph_nodes.py`). Two merged
+PRs published the speed-up (SPEEDUPS).
 They were measured on CUDA and Metal; the factor is applied on every backend (a graph change).
 """
 
