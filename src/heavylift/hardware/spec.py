@@ -2,6 +2,7 @@
 
 A spec is comma-separated parts, each one of:
   `[N x] DEVICE`            a catalog device (`heavylift plan --list-hardware`); `0x` = no GPU
+  `radxa-dragon-q8b`        a CPU-only board of the catalog (HOSTS): the spec parts it stands for
   `256GB ddr5-6000 8ch`     system RAM: size, generation and speed, channels (per socket, 64-bit each)
   `8GB lpddr4x-4266 128-bit` soldered LPDDR: the bus width in bits instead of channels (128-bit = 2ch)
   `102GB/s`                 a MEASURED RAM bandwidth (e.g. STREAM triad), used instead of the peak
@@ -22,6 +23,7 @@ from heavylift.hardware.catalog import (
     BACKENDS,
     DEVICE_ALIASES,
     DEVICES,
+    HOSTS,
     LINKS,
     RAM_DEFAULTS,
     DeviceSpec,
@@ -104,6 +106,10 @@ def _parse_part(part: str, raw: str, p: _Parts) -> None:
         return
     if re.fullmatch(r"0\s*[x×*]?(?:\s*gpus?)?|no-?gpu|cpu(?:-only)?", part):
         p.no_gpu = True
+        return
+    if (host := HOSTS.get(_norm(part))) is not None:  # a CPU-only board: its spec parts
+        for sub in host.spec.split(","):
+            _parse_part(sub.strip().lower(), f"{raw} ({sub.strip()})", p)
         return
     m = _GPU.match(part)
     dev = _device(m.group(2)) if m else None
