@@ -68,6 +68,7 @@ def test_list_hardware_cli() -> None:
     for key in REQUIRED:
         assert key in proc.stdout
     assert "recommendedMaxWorkingSetSize" in proc.stdout and "GTT" in proc.stdout  # the unified shares, sourced
+    assert "radxa-dragon-q8b: 0x, 8GB lpddr4x-4266 128-bit" in proc.stdout  # CPU-only boards, sourced
     rows = json.loads(run_cli("plan", "--list-hardware", "--json").stdout)
     assert {r["id"] for r in rows} == set(DEVICES)
     assert describe(DEVICES["dgx-spark"])["bandwidth_gbs"] == pytest.approx(273)

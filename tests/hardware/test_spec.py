@@ -32,6 +32,22 @@ def test_cpu_only_forms() -> None:
     assert parse_spec("0x, 16 cores").gpus == []
 
 
+def test_soldered_lpddr_bus_width() -> None:
+    # Radxa Dragon Q8B: LPDDR4X-4266 on a 128-bit bus (Radxa's spec table) = 2 x 64-bit channels
+    rig = parse_spec("0x, 8GB lpddr4x-4266 128-bit, 8 cores, neon")
+    assert rig.ram_bandwidth_bps == pytest.approx(4266e6 * 16) and rig.cpu_simd == "neon" and not rig.assumptions
+    assert parse_spec("0x, 16GB lpddr5x 256 bit").ram_bandwidth_bps == pytest.approx(8533e6 * 32)
+    assert any("LPDDR5-6400" in a for a in parse_spec("0x, 8GB lpddr5, 8 cores").assumptions)
+
+
+def test_cpu_only_board_stands_for_its_spec() -> None:
+    q8b = parse_spec("radxa-dragon-q8b")
+    assert q8b.gpus == [] and q8b.cpu_cores == 8 and q8b.ram_bytes == 8 * GiB
+    assert q8b.ram_bandwidth_bps == parse_spec("0x, 8GB lpddr4x-4266 128-bit, 8 cores, neon").ram_bandwidth_bps
+    assert parse_spec("Radxa Dragon Q8B, 16GB").ram_bytes == 16 * GiB  # later parts override the board's
+    assert any("assumed" in a for a in parse_spec("radxa-dragon-q6a").assumptions)  # its LPDDR5 speed is unknown
+
+
 def test_backend_override() -> None:
     assert parse_spec("rx-7900-xtx").gpus[0].backend == "rocm"
     assert parse_spec("rx-7900-xtx, vulkan").gpus[0].backend == "vulkan"
@@ -51,10 +67,12 @@ def test_unified_shares(spec: str, share_gib: float) -> None:
 @pytest.mark.parametrize("spec,needle", [
     ("3x rtx-9999, 64GB", "did you mean"),
     ("rtx-4909", "rtx-4090"),
+    ("radxa-dragon-q9b", "radxa-dragon-q8b"),
     ("", "empty hardware spec"),
     ("0x, rtx-4090", "0x"),
     ("2x m2-ultra-192gb", "unified"),
     ("64GB ddr5 0ch", "greater than zero"),
+    ("8GB lpddr4x 96-bit", "multiple of 64 bits"),
     ("100x rtx-4090", "1..64"),
     ("1x rtx-4090, 48GB gpu", "unified-memory"),
 ])

@@ -29,7 +29,7 @@ KV_TYPES = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_
 # Unified-memory rigs: Apple M-series ids, DGX Spark (GB10), Ryzen AI Max (Strix Halo).
 UNIFIED = re.compile(r"^(m\d[a-z0-9-]*|dgx-spark|ryzen-ai-max[a-z0-9-]*)$")
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-HW_TOKEN = re.compile(r"^(\d+(\.\d+)?(gb|tb)|ddr[345](-\d{4,5})?|\d+ch|\d+_cores|\d+_sockets|\d+(\.\d+)?gb/s|pcie[345]"
+HW_TOKEN = re.compile(r"^(\d+(\.\d+)?(gb|tb)|(lp)?ddr[345]x?(-\d{4,5})?|\d+ch|\d+-bit|neon|avx2|avx512|\d+_cores|\d+_sockets|\d+(\.\d+)?gb/s|pcie[345]"
                       r"|nvlink)$")
 MIN_PER_CLASS = {"gpu_dense": 60, "gpu_moe": 40, "hybrid_moe": 30, "cpu": 25, "unified": 25}
 
@@ -48,6 +48,9 @@ ROWS = load_rows()
 # `hw` corrected after the split was fixed (a part the source states that the first reading missed):
 # the split hashes the hw as first recorded, so that no row changes sides (docs/public-measurements.md)
 HW_AS_FIRST_RECORDED = {f"m0{n}": "1x a6000, 256GB ddr5-4800" for n in (*range(298, 304), *range(318, 323))}
+# the Radxa Dragon Q8B / Q6A rows (m0406-m0410, m0414-m0416): SoC, RAM and cores from the boards'
+# documents (see their notes); the Framework 12 rows (m0411-m0413): the 8GB of RAM their source states
+HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x" for n in range(406, 417)}
 
 
 def split_of(row: dict[str, str]) -> str:

@@ -179,3 +179,28 @@ def test_public_rows_all_build_or_say_why() -> None:
     cases, skipped = build_all(load_rows())
     assert len(cases) >= 150
     assert all(reason and "\n" not in reason for _, reason in skipped)
+
+
+def test_build_slowdown_only_for_builds_before_the_published_speedups() -> None:
+    from heavylift.plan.speed_build import SPEEDUPS, build_number, slowdown
+
+    assert build_number("2aa45ef9e (7423)") == 7423 and build_number("0c1e570") is None
+    tg, pp, sources = slowdown("qwen3next", 7423)  # before PR #18683 and PR #19375
+    assert tg == pytest.approx(71.88 / 67.14 * 50.39 / 38.02) and pp == pytest.approx(743.86 / 721.64 * 1125.73 / 930.70)
+    assert len(sources) == 2 and all("ggml-org/llama.cpp PR #" in s for s in sources)
+    assert slowdown("qwen3next", 7800)[0] == pytest.approx(50.39 / 38.02)  # after #18683, before #19375
+    assert slowdown("qwen3next", 9193)[:2] == (1.0, 1.0) == slowdown("qwen3next", None)[:2]
+    assert slowdown("qwen3moe", 7423)[:2] == (1.0, 1.0)
+    assert all(s.decode > 1 and s.prefill > 1 for s in SPEEDUPS)
+
+
+def test_public_row_on_an_old_build_is_predicted_slower_by_the_published_factor() -> None:
+    from heavylift.plan.speed_cases import build, load_rows
+
+    row = next(r for r in load_rows() if r["id"] == "m0384")  # Qwen3-Next, build 7423
+    case = build(row)
+    assert case.build_slowdown[0] > 1.4 and any("#19375" in n for n in case.notes)
+    params = SpeedParams.fitted()
+    now = build({**row, "llama_build": "0c1e570 (9999)"})
+    assert now.build_slowdown == (1.0, 1.0)
+    assert now.predict(params) / case.predict(params) == pytest.approx(case.build_slowdown[0])

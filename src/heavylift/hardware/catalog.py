@@ -239,13 +239,44 @@ DEVICE_ALIASES = {
 }
 
 
+@dataclass(frozen=True)
+class HostSpec:
+    """A CPU-only board: `--hw <key>` stands for its spec parts (later parts override them: `, 16GB`)."""
+
+    key: str
+    name: str
+    spec: str  # the --hw parts it stands for
+    cores: str  # the core clusters, big to little
+    source: str
+
+
+_RADXA_DOCS = "Radxa docs, {board} README spec table (github.com/radxa-docs/docs)"
+HOSTS: dict[str, HostSpec] = {h.key: h for h in [
+    HostSpec("radxa-dragon-q8b", "Radxa Dragon Q8B (Qualcomm Snapdragon 8cx Gen 3, SC8280XP), 8GB",
+             "0x, 8GB lpddr4x-4266 128-bit, 8 cores, neon",
+             "4x Kryo Prime @3.0 GHz + 4x Kryo Gold @2.4 GHz (Cortex-X1C @2.995 + Cortex-A78C @2.438 in sbc-bench)",
+             _RADXA_DOCS.format(board="dragon/q8b") + ": 8 cores, LPDDR4X up to 4266 MT/s on a 128-bit bus "
+             "(8 channels x 16-bit), up to 32GB; cores as measured by sbc-bench "
+             "(github.com/ThomasKaiser/sbc-bench/issues/141); 8GB as tested (github.com/geerlingguy/sbc-reviews/issues/108)"),
+    HostSpec("radxa-dragon-q6a", "Radxa Dragon Q6A (Qualcomm QCS6490), 8GB", "0x, 8GB lpddr5, 8 cores, neon",
+             "1x Kryo Gold Plus @2.7 GHz + 3x Kryo Gold @2.4 GHz + 4x Kryo Silver @1.9 GHz (Cortex-A78 / A55)",
+             _RADXA_DOCS.format(board="dragon/q6a") + ": QCS6490, LPDDR5 4-16GB; the LPDDR5 speed and bus width "
+             "are not stated there (the plan assumes them and says so); 8GB as tested "
+             "(github.com/geerlingguy/sbc-reviews/issues/85)"),
+]}
+
+
 def closest(name: str, n: int = 4) -> list[str]:
     """The known device ids nearest to a name (difflib), for 'did you mean' messages."""
-    return difflib.get_close_matches(name.lower(), list(DEVICES) + list(DEVICE_ALIASES), n=n, cutoff=0.5)
+    return difflib.get_close_matches(name.lower(), list(DEVICES) + list(DEVICE_ALIASES) + list(HOSTS), n=n,
+                                     cutoff=0.5)
 
 
 # System RAM: peak = MT/s x 8 bytes (64-bit channel) x channels (JEDEC DDR4/DDR5 arithmetic).
-RAM_DEFAULTS = {"ddr3": 1600, "ddr4": 3200, "ddr5": 5600, "lpddr5": 6400, "lpddr5x": 8533}
+# LPDDR: the JEDEC top speed of the generation (LPDDR4 3200, LPDDR4X 4266, LPDDR5 6400, LPDDR5X 8533);
+# its 16-bit channels are counted as 64-bit ones in --hw (`128-bit` = 2ch)
+RAM_DEFAULTS = {"ddr3": 1600, "ddr4": 3200, "ddr5": 5600, "lpddr4": 3200, "lpddr4x": 4266, "lpddr5": 6400,
+                "lpddr5x": 8533}
 
 # Links: usable one-direction bandwidth of an x16 link after 128b/130b coding (PCI-SIG spec), and NVLink.
 LINKS: dict[str, tuple[float, str]] = {
@@ -284,3 +315,6 @@ def print_devices(as_json: bool = False) -> None:
     for r in rows:
         print(f"  {r['id']}: {r['source']}" + (f"; GPU share: {r['share_note']}" if r["share_note"] else ""))
     print("aliases: " + ", ".join(f"{a}={k}" for a, k in sorted(DEVICE_ALIASES.items())))
+    print("\nCPU-only boards (`--hw ID` stands for the spec shown; add parts to override, e.g. `, 16GB`):")
+    for h in HOSTS.values():
+        print(f"  {h.key}: {h.spec}  -- {h.name}; cores: {h.cores}; source: {h.source}")

@@ -2,7 +2,9 @@
 
 A spec is comma-separated parts, each one of:
   `[N x] DEVICE`            a catalog device (`heavylift plan --list-hardware`); `0x` = no GPU
-  `256GB ddr5-6000 8ch`     system RAM: size, generation and speed, channels (per socket)
+  `radxa-dragon-q8b`        a CPU-only board of the catalog (HOSTS): the spec parts it stands for
+  `256GB ddr5-6000 8ch`     system RAM: size, generation and speed, channels (per socket, 64-bit each)
+  `8GB lpddr4x-4266 128-bit` soldered LPDDR: the bus width in bits instead of channels (128-bit = 2ch)
   `102GB/s`                 a MEASURED RAM bandwidth (e.g. STREAM triad), used instead of the peak
   `64 cores`, `2 sockets`   physical CPU cores (all sockets) and sockets; `avx512` / `avx2` / `neon`
   `pcie3|pcie4|pcie5|nvlink` the links; `cuda|rocm|vulkan|metal|sycl` the llama.cpp backend
@@ -21,6 +23,7 @@ from heavylift.hardware.catalog import (
     BACKENDS,
     DEVICE_ALIASES,
     DEVICES,
+    HOSTS,
     LINKS,
     RAM_DEFAULTS,
     DeviceSpec,
@@ -39,8 +42,9 @@ FLOP_PER_CYCLE = {"avx2": 32, "avx512": 64, "neon": 16}
 _GPU = re.compile(r"^(?:(\d+)\s*[x×*]\s*)?(.+?)$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb|gib|g|tb|tib)$")
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*(gb/s|gbps|gib/s|gb/sec)$")
-_DDR = re.compile(r"^(ddr[345]|lpddr5x?)(?:-(\d{4,5}))?$")
+_DDR = re.compile(r"^(ddr[345]|lpddr4x?|lpddr5x?)(?:-(\d{4,5}))?$")
 _CH = re.compile(r"^(\d+)\s*-?(?:ch|chan|channel|channels)$")
+_BUS = re.compile(r"^(\d+)\s*-?bits?$")  # a memory bus width: 64 bits = one channel of the arithmetic
 _CORES = re.compile(r"^(\d+)\s*-?(?:c|cores?)$")
 _SOCKETS = re.compile(r"^(\d+)\s*-?(?:s|sockets?|numa)$")
 
@@ -103,6 +107,10 @@ def _parse_part(part: str, raw: str, p: _Parts) -> None:
     if re.fullmatch(r"0\s*[x×*]?(?:\s*gpus?)?|no-?gpu|cpu(?:-only)?", part):
         p.no_gpu = True
         return
+    if (host := HOSTS.get(_norm(part))) is not None:  # a CPU-only board: its spec parts
+        for sub in host.spec.split(","):
+            _parse_part(sub.strip().lower(), f"{raw} ({sub.strip()})", p)
+        return
     m = _GPU.match(part)
     dev = _device(m.group(2)) if m else None
     if dev is not None:
@@ -135,6 +143,11 @@ def _ram_token(tok: str, raw: str, p: _Parts, gpu_part: bool) -> bool:
         p.ddr, p.mts = d.group(1), int(d.group(2)) if d.group(2) else None
     elif (c := _CH.match(tok)):
         p.channels = _count(c.group(1), raw)
+    elif (c := _BUS.match(tok)):
+        bits = _count(c.group(1), raw)
+        if bits % 64:
+            raise UsageError(f"hardware spec part {raw!r}: a memory bus width is a multiple of 64 bits (64, 128, 256)")
+        p.channels = bits // 64
     elif (c := _CORES.match(tok)):
         p.cores = _count(c.group(1), raw)
     elif (c := _SOCKETS.match(tok)):

@@ -27,6 +27,7 @@ from heavylift.plan.model_source import ModelSource
 from heavylift.plan.placement import LayerBytes, Placer
 from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import Geometry, decode_step, geometry, prefill_seconds
+from heavylift.plan.speed_build import build_number, slowdown
 from heavylift.plan.speed_params import SpeedParams
 
 CSV_PATH = Path(__file__).parent / "data" / "public_measurements.csv"
@@ -58,6 +59,9 @@ class Case:
     geo: Geometry
     size_ratio: float  # llama-bench's file size / our predicted size for the quant
     notes: list[str] = field(default_factory=list)
+    # the row's build predates published graph speed-ups of its arch (plan/speed_build.py):
+    # decode and prefill times are this much longer than on today's engine
+    build_slowdown: tuple[float, float] = (1.0, 1.0)
 
     @property
     def spec_complete(self) -> bool:
@@ -66,16 +70,19 @@ class Case:
         if self.cls not in ("CPU", "hybrid"):
             return True
         hw = self.row.get("hw", "").lower()
-        return bool(re.search(r"\d+\s*ch\b|gb/s", hw))
+        return bool(re.search(r"\d+\s*ch\b|\d+-bit\b|gb/s", hw))
 
     def predict(self, params: SpeedParams) -> float:
         """tokens/s the model predicts for the row's test."""
+        slow_tg, slow_pp = self.build_slowdown
         if self.test == "tg":
-            return 1.0 / decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_gen // 2, 1).time_s
-        pre_s = prefill_seconds(self.geo, self.rig, params, self.cfg, self.depth, self.n_prompt)[0]
+            step = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_gen // 2, 1)
+            return 1.0 / (step.time_s * slow_tg)
+        pre_s = prefill_seconds(self.geo, self.rig, params, self.cfg, self.depth, self.n_prompt)[0] * slow_pp
         if self.test == "pp":
             return self.n_prompt / pre_s
-        tg_s = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_prompt + self.n_gen // 2, 1).time_s
+        tg_s = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_prompt + self.n_gen // 2,
+                           1).time_s * slow_tg
         return (self.n_prompt + self.n_gen) / (pre_s + self.n_gen * tg_s)
 
 
@@ -115,12 +122,17 @@ def _build(row: dict, key: str) -> Case:
         rig.cpu_cores = min(threads, rig.cpu_cores or threads) if given else threads
     size = float(row["size_gib"]) * GiB if row.get("size_gib", "").strip() else None
     fa = row.get("fa", "").strip() == "1"  # empty: llama-bench's default before `auto` was off
-    return case_for(src, rig, row["test"].strip(), _int(row["n_prompt"], 0), _int(row["n_gen"], 0),
+    case = case_for(src, rig, row["test"].strip(), _int(row["n_prompt"], 0), _int(row["n_gen"], 0),
                     _int(row["depth"], 0), fa, float(row["tps"]), row=row, file_bytes=size,
                     kv_type=row.get("type_k", "").strip().lower() or "f16", n_ubatch=_int(row.get("n_ubatch", ""), 512),
                     n_batch=_int(row.get("n_batch", ""), 2048), ngl=_int(row.get("ngl", ""), 999),
                     overrides=row.get("override_tensors", ""), tensor_split=row.get("tensor_split", ""),
                     n_cpu_moe=_int(row.get("n_cpu_moe", ""), 0))
+    slow_tg, slow_pp, sources = slowdown(src.arch.arch, build_number(row.get("llama_build")))
+    if sources:
+        case.build_slowdown = (slow_tg, slow_pp)
+        case.notes.append(f"build {row['llama_build']} predates: " + "; ".join(sources))
+    return case
 
 
 def case_for(src: ModelSource, rig: Rig, test: str, n_prompt: int, n_gen: int, depth: int, fa: bool,

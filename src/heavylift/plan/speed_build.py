@@ -1,0 +1,66 @@
+"""Published llama.cpp speed-ups of one architecture's graph, by build: a measurement taken on a build
+older than the change ran that much slower than today's engine does.
+
+The speed model describes the engine heavylift pins (plan/speed.py); the public measurement set
+(plan/data/public_measurements.csv) also holds rows from older builds. Where llama.cpp rewrote an
+architecture's compute graph and the pull request published before/after llama-bench numbers on
+the same machine, a row measured on a build that predates the change is compared with the
+prediction slowed by that published factor (fit and report alike: plan/speed_cases.py). No constant
+is fitted here. A plan for today's engine is never slowed (its build is newer than every entry).
+
+Qwen3-Next (arch `qwen3next`): its gated delta-net layers ran as many small ops per layer in the
+first builds (graph nodes of Qwen3-Next-80B-A3B per token: 6242 at bs=1 on the master that
+llama.cpp PR #19504, opened 2026-02-11, started from, before its fused GATED_DELTA_NET op; 5071 on
+the pinned engine 0c1e570 at -np 1, fa on, counted by `python bench/graph_nodes.py`). Two merged
+PRs published the speed-up (SPEEDUPS).
+They were measured on CUDA and Metal; the factor is applied on every backend (a graph change).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GraphSpeedup:
+    """A published speed-up of `arch` that builds numbered `last_build_without` and older lack."""
+
+    arch: str
+    last_build_without: int
+    decode: float  # tok/s after / before, token generation
+    prefill: float  # tok/s after / before, prompt processing
+    source: str
+
+
+SPEEDUPS: tuple[GraphSpeedup, ...] = (
+    GraphSpeedup("qwen3next", 7700, 71.88 / 67.14, 743.86 / 721.64,
+                 "ggml-org/llama.cpp PR #18683 'model: try to improve Qwen3 Next' (merged January 2026): "
+                 "3x RTX 3090 CUDA, Q2_K, -ngl 99: tg128 67.14 -> 71.88, pp512 721.64 -> 743.86 t/s, "
+                 "build 707cbafca (7700) -> d5a085696 (7704)"),
+    GraphSpeedup("qwen3next", 7946, 50.39 / 38.02, 1125.73 / 930.70,
+                 "ggml-org/llama.cpp PR #19375 'models : optimizing qwen3next graph' (ggerganov, 2026-02-05, "
+                 "fewer copies in the graph): M2 Ultra Metal, Q4_0: tg32 38.02 -> 50.39, pp512 930.70 -> 1125.73 "
+                 "t/s against b7946"),
+)
+
+
+def build_number(text: str | None) -> int | None:
+    """7423 from llama-bench's `2aa45ef9e (7423)`; None when the row states no build number."""
+    m = re.search(r"\((\d+)\)", text or "")
+    return int(m.group(1)) if m else None
+
+
+def slowdown(arch: str, build: int | None) -> tuple[float, float, list[str]]:
+    """(decode factor, prefill factor, sources) by which `build` ran `arch` slower than today's
+    engine; (1, 1, []) for an unknown build (assumed current) and for archs without entries."""
+    decode = prefill = 1.0
+    used: list[str] = []
+    if build is None:
+        return decode, prefill, used
+    for s in SPEEDUPS:
+        if s.arch == arch and build <= s.last_build_without:
+            decode *= s.decode
+            prefill *= s.prefill
+            used.append(s.source)
+    return decode, prefill, used
