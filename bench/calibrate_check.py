@@ -1,6 +1,6 @@
 """Does `heavylift bench --calibrate` transfer? Calibrate on the dense default model only, then predict
 its 4-expert top-2 MoE upcycle (`heavylift models upcycle`, the fixture of bench/plan_speed.py) and
-measure it: decode (tg32) and prefill (pp512) at depths 0 and 4096, flash attention on, all
+measure it: decode (tg128) and prefill (pp512) at depths 0 and 4096, flash attention on, all
 physical cores, llama-bench. Prints the errors before (public fit, `plan --hw local --uncalibrated`)
 and after (the calibrated profile). Target: calibrated within +-10% on every MoE figure.
 
@@ -56,6 +56,8 @@ def table(title: str, src, points: list[Point], rig_before, rig, calibrated: Spe
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repetitions", type=int, default=2)
+    ap.add_argument("--gen", type=int, default=128, help="decode tokens per tg run (longer runs are steadier "
+                    "on a shared machine; `bench --calibrate` defaults to 32)")
     ap.add_argument("--rounds", type=int, default=3, help="measure the two models in turn this many times, "
                     "keep each point's fastest (other work on a shared machine only slows a run)")
     ap.add_argument("--depths", default="0,4096")
@@ -78,7 +80,7 @@ def main() -> int:
         start = os.getloadavg()
         print(f"load average at the start: {' '.join(f'{x:.2f}' for x in start)} ({os.cpu_count()} logical cores)")
         # both models in turn, `--rounds` times, each point its fastest round (bench/calibrate.py measure)
-        runs, _ = measure(["default", str(moe)], 512, 32, depths, args.repetitions, info.physical_cores, print,
+        runs, _ = measure(["default", str(moe)], 512, args.gen, depths, args.repetitions, info.physical_cores, print,
                           rounds=args.rounds)
         dense_pts, moe_pts = runs[0][3], runs[1][3]
         end = os.getloadavg()

@@ -148,7 +148,6 @@ def core_speed(cases: list, params):
             p = with_values(p, keys, start * f)
             factors[group] *= f
     factors["kv"] *= factors["decode"]  # the KV rates moved with the decode factor too
-    p.cpu.moe_layer_s /= factors["decode"]  # the router's small ops take longer on a slower core
     return p, factors
 
 
@@ -185,8 +184,6 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
         scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
         group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
                  "cpu.attn_fa_eff": "attention"}.get(key)
-        if key == "cpu.moe_layer_s":
-            group = "decode"
         if key == "cpu.bw_eff" and not n:
             fitted[key] = f"{TRIAD_READ_EFF:.2f} of the triad measured here (no run here is bound by RAM)"
             continue

@@ -79,7 +79,8 @@ class CpuParams:
     # not RAM, bound the read, the experts run the same vec_dot kernels as dense weights
     expert_eff: float = 0.66
     # decode: fixed cost per MoE layer whose experts run here (router softmax, top-k, gathers and the
-    # weighted sum: a dozen small graph nodes, each ended by a barrier of all threads)
+    # weighted sum: a dozen small graph nodes, each ended by a barrier of all threads; barriers cost
+    # what the thread count makes them cost, so a calibration does not scale this with core speed)
     moe_layer_s: float = 20e-6
     kv_bps_per_core: float = 2.9e9  # KV bytes/s per core, flash attention off
     kv_bps_per_core_fa: float = 0.89e9  # KV bytes/s per core, flash attention on
