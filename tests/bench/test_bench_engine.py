@@ -42,6 +42,8 @@ def test_sweep_measures_every_configuration(tiny_run):
             assert r["cached_tokens"] >= 128, "the depth prefix must come from the cache, not be recomputed"
         else:
             assert r["cached_tokens"] == 0, "prompt-cache reuse is off by default"
+            # exactly the requested tokens through the engine, as llama-bench's pp (no template, no BOS)
+            assert r["engine_prompt_tokens"] == 64
         if r["concurrency"] == 1:
             assert r["predicted_prefill_tps"] > 0 and r["predicted_decode_tps"] > 0
             assert r["llama_bench_pp_tps"] > 0 and r["llama_bench_tg_tps"] > 0

@@ -58,3 +58,18 @@ def test_unknown_run_id(data_dir):
         assert "bench run" in proc.stderr and "bench list" in proc.stderr
     proc = run_cli("bench", "report", timeout=60)
     assert proc.returncode == 2 and "needs a run id" in proc.stderr
+
+
+def test_sampling_default_and_the_old_name_for_it():
+    assert BenchSettings(sampling="default").sampling == "default"
+    assert BenchSettings.from_dict({"sampling": "server"}).sampling == "default"  # runs stored before the rename
+    with pytest.raises(UsageError):
+        BenchSettings(sampling="fast")
+
+
+def test_llama_bench_figure_is_the_median_of_its_repetitions():
+    from heavylift.bench.llama_bench import typical_ts
+
+    # one slow repetition (another process took the cores) moves the mean, not the median
+    assert typical_ts({"avg_ts": 50.0, "samples_ts": [65.0, 20.0, 66.0]}) == 65.0
+    assert typical_ts({"avg_ts": 50.0}) == 50.0

@@ -52,7 +52,7 @@ class Point:
     n_prompt: int
     n_gen: int
     depth: int
-    measured: float  # tok/s, llama-bench avg_ts
+    measured: float  # tok/s, llama-bench (the median of its repetitions)
     before: float = 0.0  # predicted with the public fit
     after: float = 0.0  # predicted with the calibrated constants
 

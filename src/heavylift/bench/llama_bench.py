@@ -9,6 +9,7 @@ decodes after D + P, so it is compared with tg at depth D + P.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,14 @@ def command(binary: Path, model: Path, flags: list[str], prompts: list[int], gen
             *flags, "-o", "json"]
 
 
+def typical_ts(row: dict) -> float:
+    """The median of llama-bench's repetitions (its `samples_ts`), the statistic our side reports
+    (results.summarize: the median over repeats): one slow repetition on a shared machine moves a
+    mean, and a ratio of a median to a mean would mix the two. Its `avg_ts` where the samples are absent."""
+    samples = row.get("samples_ts") or []
+    return statistics.median(samples) if samples else row["avg_ts"]
+
+
 def run_llama_bench(binary: Path, model: Path, server_args: list[str], pp: list[tuple[int, int]],
                     tg: list[tuple[int, int]], repeats: int, timeout_s: float = 3600) -> LlamaBenchResult:
     """pp: (prompt, depth) pairs; tg: (gen, depth) pairs. Runs as few invocations as it can."""
@@ -112,8 +121,8 @@ def run_llama_bench(binary: Path, model: Path, server_args: list[str], pp: list[
         for row in json.loads(proc.stdout):
             if row["n_prompt"] > 0 and row["n_gen"] == 0:
                 key = (row["n_prompt"], row["n_depth"])
-                result.pp_tps[key], result.pp_stdev[key] = row["avg_ts"], row["stddev_ts"]
+                result.pp_tps[key], result.pp_stdev[key] = typical_ts(row), row["stddev_ts"]
             elif row["n_gen"] > 0 and row["n_prompt"] == 0:
                 key = (row["n_gen"], row["n_depth"])
-                result.tg_tps[key], result.tg_stdev[key] = row["avg_ts"], row["stddev_ts"]
+                result.tg_tps[key], result.tg_stdev[key] = typical_ts(row), row["stddev_ts"]
     return result

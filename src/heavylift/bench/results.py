@@ -132,6 +132,7 @@ class ConfigResult:
     llama_bench_tg_tps: float | None = None
     pp_vs_llama_bench: float | None = None  # client prefill / llama-bench pp
     tg_vs_llama_bench: float | None = None  # client decode / llama-bench tg
+    engine_prompt_tokens: float | None = None  # median prompt tokens the engine computed (llama-server prompt_n)
     spread: dict[str, Spread] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -179,10 +180,16 @@ def summarize(cfg: BenchConfig, repeats: list[list[RequestSample]], pred: Predic
     if any(s.completion_tokens < cfg.gen_tokens for s in all_samples):
         notes.append(f"some requests stopped before {cfg.gen_tokens} tokens (end of sequence): decode figures use "
                      "the tokens actually generated")
+    computed = {s.engine_prompt_n for s in all_samples if s.engine_prompt_n is not None}
+    if computed and not cfg.depth and computed != {cfg.prompt_tokens}:
+        # llama-bench's pp computes exactly P tokens in one pass; more (a template, a BOS) would add work.
+        notes.append(f"the engine computed {', '.join(map(str, sorted(computed)))} prompt tokens for "
+                     f"{cfg.prompt_tokens} sent: prefill figures use the tokens it reports")
     return ConfigResult(
         prompt_tokens=cfg.prompt_tokens, depth=cfg.depth, concurrency=cfg.concurrency, gen_tokens=cfg.gen_tokens,
         repeats=len(repeats), **med,  # type: ignore[arg-type]
         cached_tokens=statistics.median(s.cached_tokens for s in all_samples),
+        engine_prompt_tokens=_med(s.engine_prompt_n for s in all_samples),
         completion_tokens=statistics.median(s.completion_tokens for s in all_samples),
         predicted_prefill_tps=pred.prefill_tps, predicted_decode_tps=pred.decode_tps,
         predicted_decode_tps_aggregate=pred.decode_tps_aggregate, predicted_ttft_s=pred.ttft_s,

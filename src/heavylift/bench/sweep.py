@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from heavylift.errors import UsageError
 
 _TOKENS = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmM]?)$")
-SAMPLINGS = ("greedy", "server")
+SAMPLINGS = ("greedy", "default")
+_OLD_SAMPLING = {"server": "default"}  # the name runs stored before "default" carry
 
 
 def parse_tokens(text: str, what: str) -> int:
@@ -68,7 +69,7 @@ class BenchSettings:
     repeats: int = 3
     warmup: int = 1  # requests before the first configuration, not counted
     is_cache: bool = False  # --cache: let the engine reuse cached prompt prefixes
-    sampling: str = "greedy"  # greedy (top-k 1, as llama-bench: no sampler cost) | server (its default chain)
+    sampling: str = "greedy"  # greedy (top-k 1: no sampler cost, as llama-bench) | default (the engine's chain)
     threads: int | None = None
     seed: int = 0
 
@@ -77,6 +78,7 @@ class BenchSettings:
             raise UsageError("--gen must be at least 2 (decode speed needs two tokens' timestamps)")
         if self.repeats < 1:
             raise UsageError("--repeats must be at least 1")
+        self.sampling = _OLD_SAMPLING.get(self.sampling, self.sampling)
         if self.sampling not in SAMPLINGS:
             raise UsageError(f"--sampling must be one of {', '.join(SAMPLINGS)}")
 

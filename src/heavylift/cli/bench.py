@@ -39,8 +39,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
                    "warm-up request before all is not counted; --calibrate: llama-bench repetitions, default 2)")
     p.add_argument("--cache", action="store_true", help="let the engine reuse cached prompts (each repeat then sends "
                    "the same prompt); off by default: every prompt is fresh and cache_prompt is false")
-    p.add_argument("--sampling", choices=["greedy", "server"], default="greedy",
-                   help="greedy: top-k 1 only, like llama-bench (default); server: the engine's default sampler chain")
+    p.add_argument("--sampling", choices=["greedy", "default"], default="greedy",
+                   help="greedy: top-k 1 only, so decode measures the engine as llama-bench does (default); "
+                        "default: the engine's default sampler chain, its cost included")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the engine and llama-bench (default: physical cores)")
     p.add_argument("--ctx", type=positive_int, help="engine context (default: what the sweep needs)")
     p.add_argument("--against-llama-bench", action="store_true",
