@@ -134,8 +134,9 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         kv_core = compute_cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
         time_s += kv[h] / min(ram, kv_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s
-        if lay.n_gpu:
-            time_s += n_layers[h] * p.cpu.layer_s
+        # each layer's graph nodes end in barriers of all threads (ggml-cpu.c ggml_graph_compute_thread),
+        # CPU-only or with the GPU's layers between
+        time_s += n_layers[h] * p.cpu.layer_s
         roof_s += (weights[h] + expert_w[h] + kv[h]) / rig.ram_bandwidth_bps
     if lay.n_gpu:
         bp = p.backend(rig.gpus[0].backend)
