@@ -109,6 +109,7 @@ def test_a_broken_profile_is_ignored_by_plan_and_refused_by_show(no_profile):
     (("bench", "--calibrate", "--concurrency", "2"), "--calibrate runs llama-bench"),
     (("bench", "--calibrate", "--prompt-lengths", "512,1k"), "one prompt length"),
     (("bench", "--calibrate", "--depths", "0,x"), "--depths"),
+    (("bench", "--calibrate", "--rounds", "0"), "--rounds"),
     (("bench", "--calibrate", "no-such-model"), "unknown model"),
     (("bench", "--calibrate", "/nonexistent/m.gguf"), "no such file"),
     (("bench", "default", "--reset"), "bench profile"),
@@ -124,7 +125,7 @@ def test_bad_input_is_one_line(args, words):
 @pytest.mark.engine
 def test_calibrate_on_the_default_model(installed, no_profile):
     proc = run_cli("bench", "--calibrate", "--prompt-lengths", "64", "--gen", "8", "--depths", "0", "--repeats", "1",
-                   "--json", timeout=300)
+                   "--rounds", "2", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     prof = json.loads(proc.stdout)
     assert {p["test"] for p in prof["points"]} == {"pp", "tg"}

@@ -209,7 +209,7 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
 
 def calibrate(models: list[str], *, prompt: int = 512, gen: int = 32, depths: list[int] | None = None,
               repeats: int = 2, threads: int | None = None, remeasure: bool = False, say: Say = print,
-              store: bool = True) -> profile_mod.Profile:
+              store: bool = True, rounds: int = 1) -> profile_mod.Profile:
     """Measure `models` here, fit, store (unless `store` is False) and return this machine's profile."""
     from heavylift.bench.session import machine_info
     from heavylift.bench.store import BenchStore
@@ -222,7 +222,7 @@ def calibrate(models: list[str], *, prompt: int = 512, gen: int = 32, depths: li
     info = machine_info(BenchStore(), say, remeasure)
     threads = threads or info.physical_cores
     load = load_average()
-    runs, commands = measure(models, prompt, gen, depths, repeats, threads, say)
+    runs, commands = measure(models, prompt, gen, depths, repeats, threads, say, rounds)
     rig_before = detect_local(calibrated=False)
     rig = dataclasses.replace(rig_before, ram_bandwidth_bps=info.triad_bandwidth_bps, cpu_cores=threads)
     after_load = load_average()

@@ -46,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--ctx", type=positive_int, help="engine context (default: what the sweep needs)")
     p.add_argument("--against-llama-bench", action="store_true",
                    help="also run llama.cpp's llama-bench on the same model, flags and threads; print ours/llama-bench")
+    p.add_argument("--rounds", type=positive_int, default=1,
+                   help="--calibrate: measure the models in turn this many times and keep each point's fastest "
+                        "round (on a shared machine other work only slows a run; default 1)")
     p.add_argument("--remeasure", action="store_true", help="measure this machine again (bandwidth, cores, SIMD)")
     p.add_argument("--calibrate", action="store_true",
                    help="measure the models given (default: the default model) with llama-bench and fit this machine's "
@@ -108,14 +111,13 @@ def _calibrate(models: list[str], args: argparse.Namespace) -> int:
 
     if args.endpoint or args.extra_args or args.concurrency != "1" or args.reset:
         raise UsageError("--calibrate runs llama-bench on local models: it takes MODEL..., --prompt-lengths (one), "
-                         "--gen, --depths, --repeats, --threads; not --endpoint, --concurrency, --reset or engine flags")
+                         "--gen, --depths, --repeats, --rounds, --threads; not --endpoint, --concurrency, --reset or engine flags")
     prompts = parse_list(args.prompt_lengths, "--prompt-lengths")
     if len(prompts) != 1:
         raise UsageError(f"--calibrate takes one prompt length (got {args.prompt_lengths})")
     depths = parse_list(args.depths or "0,4k", "--depths", allow_zero=True)
     prof = calibrate(models, prompt=prompts[0], gen=args.gen or 32, depths=depths, repeats=args.repeats or 2,
-                     threads=args.threads,
-                     remeasure=args.remeasure, say=say)
+                     threads=args.threads, remeasure=args.remeasure, say=say, rounds=args.rounds)
     print(json.dumps(prof.to_dict(), indent=2) if args.json else "\n".join(format_profile(prof)))
     return 0
 
