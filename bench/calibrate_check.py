@@ -3,6 +3,8 @@ its 4-expert top-2 MoE upcycle (`heavylift models upcycle`, the fixture of bench
 measure it: decode (tg128) and prefill (pp512) at depths 0 and 4096, flash attention on, all
 physical cores, llama-bench. Prints the errors before (public fit, `plan --hw local --uncalibrated`)
 and after (the calibrated profile). Target: calibrated within +-10% on every MoE figure.
+Like `bench --calibrate`, it also times the graph-overhead probe (a 64-wide random llama with the dense
+model's layer count, bench/calibrate.py): a measurement of the machine's fixed cost per layer, not a model.
 
 A second table fits on the dense model AND the MoE at the shallowest depth (what
 `heavylift bench default MOE.gguf --calibrate --depths 0` would do) and predicts the MoE deeper:
@@ -22,7 +24,7 @@ import os
 from pathlib import Path
 
 from heavylift import paths
-from heavylift.bench.calibrate import Point, fit_profile, format_profile, measure
+from heavylift.bench.calibrate import Point, fit_profile, format_profile, measure, probe_model
 from heavylift.bench.machine import load_average
 from heavylift.bench.session import machine_info
 from heavylift.bench.store import BenchStore
@@ -75,6 +77,7 @@ def main() -> int:
         saved = json.loads(args.source.read_text())
         dense_pts = [Point(**p) for p in saved["dense"]]
         moe_pts = [Point(**p) for p in saved["moe"]]
+        probe_pts = [Point(**p) for p in saved.get("probe", [])]  # older files: measured without the probe
         print(f"measurements from {args.source} (load average then: {saved['load']})")
     else:
         start = os.getloadavg()
@@ -82,20 +85,24 @@ def main() -> int:
         # both models in turn, `--rounds` times, each point its fastest round (bench/calibrate.py measure)
         runs, _ = measure(["default", str(moe)], 512, args.gen, depths, args.repetitions, info.physical_cores, print,
                           rounds=args.rounds)
-        dense_pts, moe_pts = runs[0][3], runs[1][3]
+        dense_pts, moe_pts, probe_pts = runs[0][3], runs[1][3], runs[2][3]
         end = os.getloadavg()
         load = f"{' '.join(f'{x:.2f}' for x in start)} at the start, {' '.join(f'{x:.2f}' for x in end)} at the end"
         print(f"load average (1, 5, 15 min): {load}")
         if args.save:
             args.save.write_text(json.dumps({"dense": [dataclasses.asdict(p) for p in dense_pts],
-                                             "moe": [dataclasses.asdict(p) for p in moe_pts], "load": load}, indent=1))
+                                             "moe": [dataclasses.asdict(p) for p in moe_pts],
+                                             "probe": [dataclasses.asdict(p) for p in probe_pts], "load": load},
+                                            indent=1))
     rig_before = detect_local(calibrated=False)
     cores = info.physical_cores
     rig = dataclasses.replace(rig_before, ram_bandwidth_bps=info.triad_bandwidth_bps, cpu_cores=cores)
     src_dense, src_moe = resolve(str(dense), None), resolve(str(moe), None)
+    probe_label, probe_path, probe_src = probe_model(src_dense.arch.n_layer)
+    probe_run = [(probe_label, probe_path, probe_src, probe_pts)] if probe_pts else []
 
     def fitted(runs):
-        return fit_profile(runs, rig, info.fingerprint, info.cpu_model, cores, info.triad_bandwidth_bps,
+        return fit_profile(runs + probe_run, rig, info.fingerprint, info.cpu_model, cores, info.triad_bandwidth_bps,
                            None, "", rig_before)
 
     only_dense = fitted([("dense", dense, src_dense, [dataclasses.replace(p) for p in dense_pts])])

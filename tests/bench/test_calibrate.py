@@ -42,6 +42,35 @@ def _synthetic_profile(fingerprint: str | None = None) -> profile_mod.Profile:
                        "test cpu", 4, 20e9, 0.5, "synthetic")
 
 
+def test_the_probe_separates_the_graph_cost_per_layer():
+    """A machine whose graph costs 5x the public fit per layer and whose cores are 0.4x as fast: with the
+    graph-overhead probe (models/tiny_gguf.py, written here) the fit finds both; the dense model's
+    decode alone could not tell them apart."""
+    from heavylift.bench.calibrate import probe_model
+    from heavylift.plan.speed_fit import with_values
+
+    src = resolve(MODEL, "Q4_K_M")
+    rig = dataclasses.replace(detect_local(calibrated=False), ram_bandwidth_bps=200e9, cpu_cores=4)
+    public = SpeedParams.fitted()
+    keys = ["cpu.layer_s", "cpu.decode_bps_per_core"]
+    truth = with_values(public, keys, [public.cpu.layer_s * 5, public.cpu.decode_bps_per_core * 0.4])
+    label, path, probe_src = probe_model(src.arch.n_layer)
+    assert path.is_file() and probe_src.arch.n_layer == src.arch.n_layer and label.startswith("graph-overhead probe")
+    runs = []
+    for model, s, tests in ((MODEL, src, (("pp", 0), ("tg", 0))), (label, probe_src, (("tg", 0),))):
+        points = []
+        for test, depth in tests:
+            n_prompt, n_gen = (512, 0) if test == "pp" else (0, 32)
+            measured = case_for(s, rig, test, n_prompt, n_gen, depth, True, 1.0).predict(truth)
+            points.append(Point(model, test, n_prompt, n_gen, depth, measured))
+        runs.append((model, None, s, points))
+    prof = fit_profile(runs, rig, profile_mod.current_fingerprint(), "test cpu", 4, 200e9)
+    cpu = prof.speed_params().cpu
+    assert cpu.layer_s == pytest.approx(truth.cpu.layer_s, rel=0.1)
+    assert cpu.decode_bps_per_core == pytest.approx(truth.cpu.decode_bps_per_core, rel=0.1)
+    assert prof.models == [MODEL]  # the probe is a measurement of the machine, not a model calibrated on
+
+
 def test_fit_follows_the_machine():
     prof = _synthetic_profile()
     for p in prof.points:

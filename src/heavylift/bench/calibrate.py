@@ -9,7 +9,13 @@ SpeedParams is fitted on them in two steps, both from plan/speed_fit.py:
 2. `fit(..., only=CAL_KEYS)`: the regularised robust fit of the CPU constants, each pulled toward its
    step-1 value, so that what the runs cannot constrain stays where the public fit put it.
 The bandwidth is the STREAM triad measured here (bench/machine.py) and `cpu.bw_eff` the fraction of
-it llama.cpp's kernels reach. The result is stored as this machine's profile (bench/profile.py).
+it llama.cpp's kernels reach. The graph's fixed cost per layer (`cpu.layer_s`: a decode token runs
+~50 graph nodes per layer, each ended by a barrier of all threads, ggml-cpu.c ggml_graph_compute_thread)
+is measured apart from the weights by a probe: a random-weight llama with the calibration model's layer
+count and 64-wide layers (models/tiny_gguf.py), whose decode time is almost all that fixed cost. Without
+it a 135M model's decode time, 15-20% fixed cost on a 2-vCPU VM, is charged to its weight bytes and a
+model with more bytes per layer (an MoE) is predicted too slow.
+The result is stored as this machine's profile (bench/profile.py).
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ Say = Callable[[str], None]
 # decided by the fit (rows whose prediction moves with the constant), the rest keep the public fit.
 CAL_KEYS = ("cpu.bw_eff", "cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa",
             "cpu.prefill_flops_per_core", "cpu.attn_fa_eff", "cpu.attn_nofa_eff", "cpu.expert_eff",
-            "cpu.moe_layer_s", "cpu.moe_half_tokens")
+            "cpu.moe_layer_s", "cpu.moe_half_tokens", "cpu.layer_s")
+
+# The graph-overhead probe: a llama with the calibration model's layer count and 64-wide layers (64 x 256
+# FFN, 4 heads, one KV head, 512-token vocabulary, F16): ~0.12 MB of weights per layer, so its decode
+# step is the graph's fixed cost per layer (nodes and barriers) plus a small weight term the fit prices.
+PROBE_LABEL = "graph-overhead probe"
 
 
 # cpu.bw_eff against a measured STREAM triad, where no run here is bound by RAM: decode reads the
@@ -86,9 +97,25 @@ def check(models: list[str], prompt: int, gen: int, depths: list[int]) -> list[t
     return out
 
 
+def probe_model(n_layer: int) -> tuple[str, Path, object]:
+    """(label, file, ModelSource) of the graph-overhead probe for `n_layer` layers, written once into
+    the cache (a few MB)."""
+    from heavylift import paths
+    from heavylift.models.tiny_gguf import TinyShape, write_tiny_llama
+    from heavylift.plan.model_source import resolve
+
+    shape = TinyShape(n_embd=64, n_ff=256, n_head=4, n_head_kv=1, n_vocab=512, n_layer=n_layer, n_ctx_train=4096)
+    path = paths.cache_dir() / "bench" / f"graph-probe-{n_layer}-layers.gguf"
+    if not path.is_file():
+        write_tiny_llama(path, shape)
+    return f"{PROBE_LABEL} ({n_layer} layers)", path, resolve(str(path), None)
+
+
 def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats: int, threads: int,
-            say: Say, rounds: int = 1) -> tuple[list[tuple[str, Path, object, list[Point]]], list[list[str]]]:
-    """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on. Returns per model
+            say: Say, rounds: int = 1, probe: bool = True) -> tuple[list[tuple[str, Path, object, list[Point]]],
+                                                                  list[list[str]]]:
+    """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on; with `probe`, last, the
+    graph-overhead probe (tg `gen` at depth 0) with the first model's layer count. Returns per model
     (label, path, ModelSource, points) and the commands run. With `rounds` > 1 the models are
     measured in turn that many times and each point keeps its fastest round: on a shared machine
     other work only ever slows a run, and alternating spreads it over the models alike."""
@@ -97,17 +124,21 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
     binary = bench_binary(current_engine())  # says how to get llama-bench when the build lacks it
     best: dict[str, tuple[str, Path, object, list[Point]]] = {}
     commands = []
-    checked = check(models, prompt, gen, depths)
+    checked = [(label, path, src, depths) for label, path, src in check(models, prompt, gen, depths)]
+    if probe and checked:
+        checked.append((*probe_model(checked[0][2].arch.n_layer), [0]))
     for r in range(max(1, rounds)):
-        for label, path, src in checked:
-            say(f"bench: calibrating on {label}: llama-bench pp{prompt} and tg{gen} at depths "
-                f"{','.join(map(str, depths))}, FA on, {threads} threads, {repeats} repetitions"
+        for label, path, src, at in checked:
+            is_probe = label.startswith(PROBE_LABEL)
+            say(f"bench: calibrating on {label}: llama-bench "
+                + (f"tg{gen} at depth 0" if is_probe else f"pp{prompt} and tg{gen} at depths {','.join(map(str, at))}")
+                + f", FA on, {threads} threads, {repeats} repetitions"
                 + (f", round {r + 1} of {rounds}" if rounds > 1 else "") + " ...")
-            res = run_llama_bench(binary, path, ["-t", str(threads), "-fa", "on"], [(prompt, d) for d in depths],
-                                  [(gen, d) for d in depths], repeats)
+            res = run_llama_bench(binary, path, ["-t", str(threads), "-fa", "on"],
+                                  [] if is_probe else [(prompt, d) for d in at], [(gen, d) for d in at], repeats)
             commands += res.commands
-            points = [Point(label, "pp", prompt, 0, d, res.pp_tps[(prompt, d)]) for d in depths]
-            points += [Point(label, "tg", 0, gen, d, res.tg_tps[(gen, d)]) for d in depths]
+            points = [] if is_probe else [Point(label, "pp", prompt, 0, d, res.pp_tps[(prompt, d)]) for d in at]
+            points += [Point(label, "tg", 0, gen, d, res.tg_tps[(gen, d)]) for d in at]
             if label in best:
                 points = [max(old, new, key=lambda pt: pt.measured) for old, new in
                           zip(best[label][3], points, strict=True)]
@@ -119,15 +150,18 @@ def core_speed(cases: list, params):
     """`params` with the CPU's per-core rates scaled to this machine, and the factors: the decode rate
     on the tg runs at the smallest depth (the weights), the KV rates on the deeper tg runs (with the
     decode factor when there are none), the FLOP rate on the shallowest pp runs, the attention
-    efficiencies on the deeper pp runs. Each a bounded 1-D search
-    (1/16x..8x) for the smallest factor within 1% of the best: where decode is bound by RAM, not the
+    efficiencies on the deeper pp runs, the fixed cost per layer on the graph-overhead probe. Each a
+    bounded 1-D search (1/16x..16x) for the smallest factor within 1% of the best: where decode is bound by RAM, not the
     cores, the factor is not run up to a bound that the data cannot see."""
     import numpy as np
 
     from heavylift.plan.speed_fit import with_values
 
-    p, factors = copy.deepcopy(params), {"decode": 1.0, "kv": 1.0, "prefill": 1.0, "attention": 1.0}
-    grid = np.exp(np.linspace(math.log(1 / 16), math.log(8), 141))
+    p = copy.deepcopy(params)
+    factors = {"decode": 1.0, "kv": 1.0, "prefill": 1.0, "attention": 1.0, "overhead": 1.0}
+    grid = np.exp(np.linspace(math.log(1 / 16), math.log(16), 161))
+    probes = [c for c in cases if is_probe(c)]
+    cases = [c for c in cases if not is_probe(c)]
     tg, pp = [c for c in cases if c.test == "tg"], [c for c in cases if c.test == "pp"]
     shallow = min((c.depth for c in tg), default=0)
     shallow_pp = min((c.depth for c in pp), default=0)
@@ -135,7 +169,8 @@ def core_speed(cases: list, params):
                [c for c in tg if c.depth == shallow]),
               ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
               ("prefill", ["cpu.prefill_flops_per_core"], [c for c in pp if c.depth == shallow_pp]),
-              ("attention", ["cpu.attn_fa_eff"], [c for c in pp if c.depth > shallow_pp]))
+              ("attention", ["cpu.attn_fa_eff"], [c for c in pp if c.depth > shallow_pp]),
+              ("overhead", ["cpu.layer_s"], probes))
     for _ in range(2):  # the groups barely interact on a CPU; a second pass settles it
         for group, keys, chosen in groups:
             if not chosen:
@@ -149,6 +184,10 @@ def core_speed(cases: list, params):
             factors[group] *= f
     factors["kv"] *= factors["decode"]  # the KV rates moved with the decode factor too
     return p, factors
+
+
+def is_probe(case) -> bool:
+    return case.row.get("model", "").startswith(PROBE_LABEL)
 
 
 def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_bps: float,
@@ -165,7 +204,8 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
     for _label, _path, src, pts in runs:
         for pt in pts:
             n_prompt, n_gen = (pt.n_prompt, 0) if pt.test == "pp" else (0, pt.n_gen)
-            cases.append(case_for(src, rig, pt.test, n_prompt, n_gen, pt.depth, True, pt.measured))
+            cases.append(case_for(src, rig, pt.test, n_prompt, n_gen, pt.depth, True, pt.measured,
+                                  row={"model": pt.model}))
             points.append(pt)
             srcs.append(src)
     if not cases:
@@ -176,14 +216,15 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
     start.cpu.bw_eff = TRIAD_READ_EFF
     core, factors = core_speed(cases, start)
     params, informed = fit(cases, base=core, only=CAL_KEYS, bounds={"cpu.bw_eff": (0.2, 4 / 3)})
-    models = [label for label, *_ in runs]
+    models = [label for label, *_ in runs if not label.startswith(PROBE_LABEL)]
     date = time.strftime("%Y-%m-%d", time.gmtime())
     fitted = {}
     for key in CAL_KEYS:
         n = informed.get(key, 0)
         scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
-        group = {"cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
-                 "cpu.attn_fa_eff": "attention"}.get(key)
+        group = {"cpu.decode_bps_per_core": "decode", "cpu.prefill_flops_per_core": "prefill",
+                 "cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
+                 "cpu.attn_fa_eff": "attention", "cpu.layer_s": "overhead"}.get(key)
         if key == "cpu.bw_eff" and not n:
             fitted[key] = f"{TRIAD_READ_EFF:.2f} of the triad measured here (no run here is bound by RAM)"
             continue
@@ -194,7 +235,8 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
             params.sources[key] = f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}"
     params.label = (f"calibrated on this machine ({fingerprint}) {date} with {', '.join(models)}: CPU constants "
                     f"fitted on {len(cases)} llama-bench runs (core speed x{factors['decode']:.2f} decode, "
-                    f"x{factors['kv']:.2f} KV, x{factors['prefill']:.2f} prefill), the rest the public fit")
+                    f"x{factors['kv']:.2f} KV, x{factors['prefill']:.2f} prefill; graph cost per layer "
+                    f"x{factors['overhead']:.2f}), the rest the public fit")
     before = cases
     if rig_before is not None:
         before = [case_for(src, rig_before, c.test, c.n_prompt, c.n_gen, c.depth, True, c.measured)
