@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.placement import LayerBytes, Placement
-from heavylift.plan.speed_decode import Geometry, Layout, decode_step, geometry, host_rates
+from heavylift.plan.speed_decode import (
+    Geometry,
+    Layout,
+    cpu_fa_f16_kernels,
+    decode_step,
+    geometry,
+    host_rates,
+)
 from heavylift.plan.speed_params import SpeedParams
 from heavylift.plan.speed_prefill import MIN_OFFLOAD_BATCH, prefill_seconds
 
@@ -111,9 +118,12 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
                    f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
                    f"read from RAM at {c.expert_eff:.0%} of that plus {c.moe_layer_s * 1e6:.0f} us per MoE layer, "
-                   f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, KV cache "
-                   f"{(c.kv_bps_per_core_fa if cfg.flash_attn else c.kv_bps_per_core) / 1e9:.2f} GB/s per core "
-                   f"(flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
+                   f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, "
+                   + (f"flash attention over the KV cache at {c.fa_flops_per_core / 1e9:.1f} GFLOP/s per thread ("
+                      + ("all cores: F16 cache" if cpu_fa_f16_kernels(cfg) else
+                         f"one query head per thread: {cfg.kv_type} cache") + ")"
+                      if cfg.flash_attn else f"KV cache {c.kv_bps_per_core / 1e9:.2f} GB/s per core (flash attention off)")
+                   + "; prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
         sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
     if lay.n_gpu and (lay.host in lay.layer or lay.host in lay.experts) and not rig.is_unified:
