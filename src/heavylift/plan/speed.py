@@ -9,7 +9,8 @@ after another (llama.cpp's layer split), so the devices' times add:
   host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
         extra socket), cores x per-core rate), experts read from RAM at expert_eff of that (mul_mat_id
         gathers slices; the cores run the same kernels) plus moe_layer_s per MoE layer (router ops),
-        + layers x layer_s on GPU rigs
+        + layers x layer_s on GPU rigs; flash attention over the cache: max(KV / RAM, attention FLOPs
+        / (threads x fa_flops_per_core)), threads = cores for an F16 cache, else min(cores, n_head)
   + hops x hop_s (GPU -> CPU -> GPU per layer whose experts stay in RAM, one per device boundary)
   + token_s (per token on GPU rigs: launch, sync, sampling).
 Prefill, per ubatch of u tokens starting at cached position s:
@@ -23,6 +24,7 @@ Prefill, per ubatch of u tokens starting at cached position s:
   they cross the host link once per ubatch; below 32 tokens the CPU computes them. Several GPUs
   with every layer offloaded overlap ubatches (pipeline parallelism, llama-context.cpp).
 CPU-only prefill: FLOPs / (cores x prefill rate), attention at attn_nofa_eff without flash attention,
+at attn_fa_eff (tiled kernel, F16 cache) or attn_fa_vec_eff (row kernel, quantized cache) with it,
 experts at t/(t + moe_half_tokens) / (u/(u + moe_half_tokens)) of the matmul rate with t = u x k / n tokens
 per expert.
 """
