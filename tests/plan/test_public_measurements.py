@@ -82,7 +82,8 @@ def test_enough_rows_and_unique_ids():
 def test_no_duplicate_measurements():
     keys = Counter((r["url"], r["hardware"], r["backend"], r["model"], r["quant"], r["test"], r["n_prompt"],
                     r["n_gen"], r["depth"], r["ngl"], r["n_cpu_moe"], r["override_tensors"], r["tensor_split"],
-                    r["fa"], r["threads"], r["n_ubatch"], r["n_batch"], r["type_k"], r["type_v"]) for r in ROWS)
+                    r["fa"], r["threads"], r["n_ubatch"], r["n_batch"], r["type_k"], r["type_v"],
+                    r["llama_build"]) for r in ROWS)  # a before/after table: one row per build
     assert [k for k, n in keys.items() if n > 1] == []
 
 

@@ -38,7 +38,7 @@ Say = Callable[[str], None]
 
 # The CPU constants a calibration may move; which of them a set of runs really constrains is
 # decided by the fit (rows whose prediction moves with the constant), the rest keep the public fit.
-CAL_KEYS = ("cpu.bw_eff", "cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa",
+CAL_KEYS = ("cpu.bw_eff", "cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.fa_flops_per_core",
             "cpu.prefill_flops_per_core", "cpu.attn_fa_eff", "cpu.attn_nofa_eff", "cpu.expert_eff",
             "cpu.moe_layer_s", "cpu.moe_half_tokens", "cpu.layer_s")
 
@@ -165,9 +165,9 @@ def core_speed(cases: list, params):
     tg, pp = [c for c in cases if c.test == "tg"], [c for c in cases if c.test == "pp"]
     shallow = min((c.depth for c in tg), default=0)
     shallow_pp = min((c.depth for c in pp), default=0)
-    groups = (("decode", ["cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"],
+    groups = (("decode", ["cpu.decode_bps_per_core", "cpu.kv_bps_per_core", "cpu.fa_flops_per_core"],
                [c for c in tg if c.depth == shallow]),
-              ("kv", ["cpu.kv_bps_per_core", "cpu.kv_bps_per_core_fa"], [c for c in tg if c.depth > shallow]),
+              ("kv", ["cpu.kv_bps_per_core", "cpu.fa_flops_per_core"], [c for c in tg if c.depth > shallow]),
               ("prefill", ["cpu.prefill_flops_per_core"], [c for c in pp if c.depth == shallow_pp]),
               ("attention", ["cpu.attn_fa_eff"], [c for c in pp if c.depth > shallow_pp]),
               ("overhead", ["cpu.layer_s"], probes))
@@ -223,7 +223,7 @@ def fit_profile(runs, rig, fingerprint: str, cpu_model: str, cores: int, triad_b
         n = informed.get(key, 0)
         scaled = abs(get(params, key) / get(public, key) - 1) > 0.005
         group = {"cpu.decode_bps_per_core": "decode", "cpu.prefill_flops_per_core": "prefill",
-                 "cpu.kv_bps_per_core": "kv", "cpu.kv_bps_per_core_fa": "kv", "cpu.attn_nofa_eff": "attention",
+                 "cpu.kv_bps_per_core": "kv", "cpu.fa_flops_per_core": "kv", "cpu.attn_nofa_eff": "attention",
                  "cpu.attn_fa_eff": "attention", "cpu.layer_s": "overhead"}.get(key)
         if key == "cpu.bw_eff" and not n:
             fitted[key] = f"{TRIAD_READ_EFF:.2f} of the triad measured here (no run here is bound by RAM)"

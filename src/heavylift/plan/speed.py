@@ -9,7 +9,8 @@ after another (llama.cpp's layer split), so the devices' times add:
   host: dense weights and KV at min(RAM bandwidth x bw_eff (NUMA: one socket plus numa_gain per
         extra socket), cores x per-core rate), experts read from RAM at expert_eff of that (mul_mat_id
         gathers slices; the cores run the same kernels) plus moe_layer_s per MoE layer (router ops),
-        + layers x layer_s on GPU rigs
+        + layers x layer_s on GPU rigs; flash attention over the cache: max(KV / RAM, attention FLOPs
+        / (threads x fa_flops_per_core)), threads = cores for an F16 cache, else min(cores, n_head)
   + hops x hop_s (GPU -> CPU -> GPU per layer whose experts stay in RAM, one per device boundary)
   + token_s (per token on GPU rigs: launch, sync, sampling).
 Prefill, per ubatch of u tokens starting at cached position s:
@@ -23,6 +24,7 @@ Prefill, per ubatch of u tokens starting at cached position s:
   they cross the host link once per ubatch; below 32 tokens the CPU computes them. Several GPUs
   with every layer offloaded overlap ubatches (pipeline parallelism, llama-context.cpp).
 CPU-only prefill: FLOPs / (cores x prefill rate), attention at attn_nofa_eff without flash attention,
+at attn_fa_eff (tiled kernel, F16 cache) or attn_fa_vec_eff (row kernel, quantized cache) with it,
 experts at t/(t + moe_half_tokens) / (u/(u + moe_half_tokens)) of the matmul rate with t = u x k / n tokens
 per expert.
 """
@@ -34,7 +36,14 @@ from dataclasses import dataclass, field
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.placement import LayerBytes, Placement
-from heavylift.plan.speed_decode import Geometry, Layout, decode_step, geometry, host_rates
+from heavylift.plan.speed_decode import (
+    Geometry,
+    Layout,
+    cpu_fa_f16_kernels,
+    decode_step,
+    geometry,
+    host_rates,
+)
 from heavylift.plan.speed_params import SpeedParams
 from heavylift.plan.speed_prefill import MIN_OFFLOAD_BATCH, prefill_seconds
 
@@ -111,9 +120,12 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
                    f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
                    f"read from RAM at {c.expert_eff:.0%} of that plus {c.moe_layer_s * 1e6:.0f} us per MoE layer, "
-                   f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, KV cache "
-                   f"{(c.kv_bps_per_core_fa if cfg.flash_attn else c.kv_bps_per_core) / 1e9:.2f} GB/s per core "
-                   f"(flash attention {'on' if cfg.flash_attn else 'off'}); prefill "
+                   f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, "
+                   + (f"flash attention over the KV cache at {c.fa_flops_per_core / 1e9:.1f} GFLOP/s per thread ("
+                      + ("all cores: F16 cache" if cpu_fa_f16_kernels(cfg) else
+                         f"one query head per thread: {cfg.kv_type} cache") + ")"
+                      if cfg.flash_attn else f"KV cache {c.kv_bps_per_core / 1e9:.2f} GB/s per core (flash attention off)")
+                   + "; prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
         sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
     if lay.n_gpu and (lay.host in lay.layer or lay.host in lay.experts) and not rig.is_unified:

@@ -62,6 +62,8 @@ class Case:
     # the row's build predates published graph speed-ups of its arch (plan/speed_build.py):
     # decode and prefill times are this much longer than on today's engine
     build_slowdown: tuple[float, float] = (1.0, 1.0)
+    # the row's build predates the CPU's F16 flash-attention kernels (speed_decode.cpu_fa_f16_kernels)
+    old_cpu_fa: bool = False
 
     @property
     def spec_complete(self) -> bool:
@@ -76,13 +78,14 @@ class Case:
         """tokens/s the model predicts for the row's test."""
         slow_tg, slow_pp = self.build_slowdown
         if self.test == "tg":
-            step = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_gen // 2, 1)
+            step = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_gen // 2, 1, self.old_cpu_fa)
             return 1.0 / (step.time_s * slow_tg)
-        pre_s = prefill_seconds(self.geo, self.rig, params, self.cfg, self.depth, self.n_prompt)[0] * slow_pp
+        pre_s = prefill_seconds(self.geo, self.rig, params, self.cfg, self.depth, self.n_prompt,
+                                self.old_cpu_fa)[0] * slow_pp
         if self.test == "pp":
             return self.n_prompt / pre_s
         tg_s = decode_step(self.geo, self.rig, params, self.cfg, self.depth + self.n_prompt + self.n_gen // 2,
-                           1).time_s * slow_tg
+                           1, self.old_cpu_fa).time_s * slow_tg
         return (self.n_prompt + self.n_gen) / (pre_s + self.n_gen * tg_s)
 
 
@@ -128,11 +131,27 @@ def _build(row: dict, key: str) -> Case:
                     n_batch=_int(row.get("n_batch", ""), 2048), ngl=_int(row.get("ngl", ""), 999),
                     overrides=row.get("override_tensors", ""), tensor_split=row.get("tensor_split", ""),
                     n_cpu_moe=_int(row.get("n_cpu_moe", ""), 0))
+    case.old_cpu_fa = predates_cpu_fa_kernels(row)
     slow_tg, slow_pp, sources = slowdown(src.arch.arch, build_number(row.get("llama_build")))
     if sources:
         case.build_slowdown = (slow_tg, slow_pp)
         case.notes.append(f"build {row['llama_build']} predates: " + "; ".join(sources))
     return case
+
+
+# llama.cpp PR #19012 (tiled CPU flash attention for prefill, opened 2026-01-22) and PR #19209 (split-KV
+# decode, 2026-01-30): a row dated before the first ran the one-query-row kernel for F16 caches too, as
+# did the builds its own table names as the base it was measured against.
+CPU_FA_KERNELS_DATE = "2026-01-22"
+BUILDS_BEFORE_CPU_FA_KERNELS = ("a14b960bc",)  # PR #19012's "master" column
+
+
+def predates_cpu_fa_kernels(row: dict) -> bool:
+    build = row.get("llama_build", "").strip()
+    if build.startswith(BUILDS_BEFORE_CPU_FA_KERNELS) and "#19012" not in build:
+        return True
+    date = row.get("date", "").strip()
+    return bool(date) and date < CPU_FA_KERNELS_DATE
 
 
 def case_for(src: ModelSource, rig: Rig, test: str, n_prompt: int, n_gen: int, depth: int, fa: bool,

@@ -78,11 +78,36 @@ class _Step:
     bytes: float
 
 
-def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, depth: int, b: int) -> _Step:
-    """One decode step of b sequences, each with `depth` tokens cached."""
+# ggml-cpu ops.cpp ggml_compute_forward_flash_attn_ext_f16: decode splits the cached tokens over all
+# threads when K and V are F16/F32 (one type) and at least this many are cached; prefill uses the
+# tiled kernel for the same types. Quantized KV runs the one-query-row kernel for both.
+FA_SPLIT_MIN_KV = 512
+
+
+def cpu_fa_f16_kernels(cfg: ContextConfig, old_build: bool = False) -> bool:
+    """True when the CPU runs flash attention on its F16 kernels (split-KV decode, tiled prefill):
+    the cache type is F16/F32 (cfg.kv_type, K's type; V is assumed alike) and the build has them
+    (llama.cpp PRs #19012 and #19209, January 2026; `old_build` marks a measurement from before)."""
+    return not old_build and cfg.kv_type.lower() in ("f16", "f32")
+
+
+def cpu_fa_decode_s(work: TokenWork, cfg: ContextConfig, cpu: CpuParams, cores: float, attn_flops: float,
+                    depth: int, old_build: bool = False) -> float:
+    """Seconds of flash-attention compute per decode step on the CPU (CpuParams.fa_flops_per_core):
+    all cores on the split-KV path, else one query head per thread."""
+    split = cpu_fa_f16_kernels(cfg, old_build) and depth >= FA_SPLIT_MIN_KV
+    threads = cores if split else min(cores, float(max(1, work.n_head)))
+    return attn_flops / (threads * cpu.fa_flops_per_core)
+
+
+def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, depth: int, b: int,
+                old_build: bool = False) -> _Step:
+    """One decode step of b sequences, each with `depth` tokens cached (`old_build`: the CPU flash
+    attention of builds before January 2026, see cpu_fa_f16_kernels)."""
     w, lay, layers, out_b = geo.work, geo.layout, geo.layers, geo.output_bytes
     units = lay.n_gpu + 1
     weights, flops, kv = [0.0] * units, [0.0] * units, [0.0] * units
+    attn = [0.0] * units  # attention FLOPs over the cache (the CPU's flash-attention cost)
     expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
     n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
     touched = w.experts_touched(b)
@@ -92,6 +117,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         weights[u] += layers.dense[il]
         flops[u] += 2.0 * w.dense_elems[il] * b
         kv[u] += (w.kv_row_bytes[il] * w.kv_tokens(il, depth) + w.state_bytes[il]) * b
+        attn[u] += w.attn_flops[il] * w.kv_tokens(il, depth) * b
         n_layers[u] += 1
         n_rec[u] += w.recurrent[il]
         if layers.experts[il]:
@@ -131,8 +157,11 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         # the router and gather ops of each MoE layer (build_moe_ffn in llama-graph.cpp): small graph
         # nodes, each ended by a thread barrier (ggml-cpu.c ggml_graph_compute_thread)
         time_s += n_moe_host * p.cpu.moe_layer_s
-        kv_core = compute_cores(rig, p.cpu) * (p.cpu.kv_bps_per_core_fa if cfg.flash_attn else p.cpu.kv_bps_per_core)
-        time_s += kv[h] / min(ram, kv_core)
+        cores = compute_cores(rig, p.cpu)
+        if cfg.flash_attn:  # the KV cache streams from RAM while the kernel computes over it
+            time_s += max(kv[h] / ram, cpu_fa_decode_s(w, cfg, p.cpu, cores, attn[h], depth, old_build))
+        else:
+            time_s += kv[h] / min(ram, cores * p.cpu.kv_bps_per_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s
         # each layer's graph nodes end in barriers of all threads (ggml-cpu.c ggml_graph_compute_thread),
         # CPU-only or with the GPU's layers between

@@ -44,9 +44,9 @@ _BACKEND_KEYS = {
 }
 _CPU_KEYS = {
     "bw_eff": (0.5, 0.2, 0.98), "decode_bps_per_core": (1.0, 0.5e9, 60e9), "expert_eff": (0.7, 0.1, 1.0), "moe_layer_s": (1.5, 1e-7, 1e-3),
-    "kv_bps_per_core": (1.0, 0.1e9, 50e9), "kv_bps_per_core_fa": (1.0, 0.05e9, 50e9),
+    "kv_bps_per_core": (1.0, 0.1e9, 50e9), "fa_flops_per_core": (1.0, 0.2e9, 200e9),
     "prefill_flops_per_core": (1.0, 5e9, 500e9), "attn_nofa_eff": (0.7, 0.05, 2.0), "layer_s": (1.5, 1e-7, 1e-3),
-    "attn_fa_eff": (0.7, 0.05, 2.0), "moe_half_tokens": (1.0, 0.5, 4096.0), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
+    "attn_fa_eff": (0.7, 0.05, 2.0), "attn_fa_vec_eff": (0.7, 0.01, 2.0), "moe_half_tokens": (1.0, 0.5, 4096.0), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
     "numa_gain": (0.7, 0.0, 1.0),
 }
 PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error

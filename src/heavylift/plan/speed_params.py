@@ -83,10 +83,25 @@ class CpuParams:
     # what the thread count makes them cost, so a calibration does not scale this with core speed)
     moe_layer_s: float = 20e-6
     kv_bps_per_core: float = 2.9e9  # KV bytes/s per core, flash attention off
-    kv_bps_per_core_fa: float = 0.89e9  # KV bytes/s per core, flash attention on
+    # decode with flash attention: attention FLOP/s per thread (2 x n_head x (d_k + d_v) per cached
+    # token). ggml-cpu ops.cpp ggml_compute_forward_flash_attn_ext_f16_one_chunk walks one KV position
+    # at a time per query head (online softmax, scalar expf): every query head of a GQA group redoes
+    # the work, so the cost follows the query heads, not the KV bytes. Threads: all cores when K and
+    # V are F16/F32 and >= 512 tokens are cached (the split-KV path, llama.cpp PR #19209), otherwise
+    # (quantized KV, V rows converted by v_to_float) one query head per thread: min(cores, n_head).
+    # Prior 5 GFLOP/s: the dev VM's calibrated f16 rate, 1.25-1.38 GB/s of KV per core for
+    # SmolLM2-135M (GQA 3: 3 FLOPs per KV byte), ~4 GFLOP/s.
+    fa_flops_per_core: float = 5e9
     prefill_flops_per_core: float = 50e9  # matmul FLOP/s per core
     attn_nofa_eff: float = 0.6  # attention FLOPs without flash attention, relative to matmul
-    attn_fa_eff: float = 1.0  # attention FLOPs with flash attention, relative to matmul
+    # prefill attention with flash attention, relative to matmul: the tiled kernel (ops.cpp
+    # ggml_compute_forward_flash_attn_ext_tiled, llama.cpp PR #19012) when K and V are F16/F32 ...
+    # Prior 0.2 for both: neither is a GEMM; the PR's profile puts the tiled kernel's time in
+    # ggml_vec_dot_f16, ggml_vec_mad_f32 and ggml_lookup_f16_to_f32, the row kernel's own loop
+    attn_fa_eff: float = 0.2
+    # ... and the one-query-row kernel (one_chunk above) otherwise: quantized KV, and every build
+    # before that PR (2026-01-22)
+    attn_fa_vec_eff: float = 0.2
     # prefill: mul_mat_id multiplies each expert by the tokens routed to it (u x k / n_expert of a
     # u-token ubatch); its FLOP rate relative to a dense matmul of the same ubatch is
     # t/(t + h) / (u/(u + h)) at t tokens per expert: h is the tokens per expert at half the rate

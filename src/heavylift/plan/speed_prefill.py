@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
-from heavylift.plan.speed_decode import Geometry, compute_cores
+from heavylift.plan.speed_decode import Geometry, compute_cores, cpu_fa_f16_kernels
 from heavylift.plan.speed_params import BackendParams, SpeedParams
 
 # ggml-cuda.cu / ggml-vulkan.cpp / ggml-metal-device.m: GGML_OP_OFFLOAD_MIN_BATCH (default 32)
@@ -23,8 +23,9 @@ def cpu_moe_eff(u: int, frac: float, half: float) -> float:
 
 
 def prefill_seconds(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: int,
-                    prompt: int) -> tuple[float, float]:
-    """(seconds, roofline seconds) to process `prompt` tokens after `start` cached ones."""
+                    prompt: int, old_build: bool = False) -> tuple[float, float]:
+    """(seconds, roofline seconds) to process `prompt` tokens after `start` cached ones (`old_build`:
+    the CPU flash attention of builds before January 2026, speed_decode.cpu_fa_f16_kernels)."""
     w, lay = geo.work, geo.layout
     ub = cfg.n_ubatch_eff
     n = len(w.dense_elems)
@@ -38,7 +39,7 @@ def prefill_seconds(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig,
         pos = 0
         while pos < chunk:
             u = min(ub, chunk - pos)
-            times, roof = _ubatch(geo, rig, p, cfg, start + done + pos, u, n)
+            times, roof = _ubatch(geo, rig, p, cfg, start + done + pos, u, n, old_build)
             per_ub.append(times)
             roof_s += roof
             pos += u
@@ -52,7 +53,7 @@ def prefill_seconds(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig,
 
 
 def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: int, u: int,
-            n: int) -> tuple[list[float], float]:
+            n: int, old_build: bool = False) -> tuple[list[float], float]:
     """Seconds per unit (GPUs..., host, link) for one ubatch of u tokens, and its roofline seconds."""
     w, lay, layers = geo.work, geo.layout, geo.layers
     units = lay.n_gpu + 1
@@ -60,6 +61,11 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     roof = 0.0
     offload = lay.n_gpu > 0 and u >= MIN_OFFLOAD_BATCH
     cpu_rate = compute_cores(rig, p.cpu) * p.cpu.prefill_flops_per_core
+    # the CPU's attention: the tiled flash-attention kernel, its one-query-row kernel, or no FA
+    if not cfg.flash_attn:
+        cpu_attn_eff = p.cpu.attn_nofa_eff
+    else:
+        cpu_attn_eff = p.cpu.attn_fa_eff if cpu_fa_f16_kernels(cfg, old_build) else p.cpu.attn_fa_vec_eff
     q_gpu, q_cpu = p.qp("gpu", geo.family), p.qp("cpu", geo.family)
     link_s = 0.0
     for il in range(n):
@@ -82,8 +88,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
         else:
             # a layer kept in RAM: its matmuls go to GPU 0 with the weights streamed (op offload),
             # its attention stays with its KV cache on the CPU
-            eff = p.cpu.attn_fa_eff if cfg.flash_attn else p.cpu.attn_nofa_eff
-            times[lay.host] += attn_f / (cpu_rate * eff)
+            times[lay.host] += attn_f / (cpu_rate * cpu_attn_eff)
             roof += attn_f / rig.cpu_flops
             if offload:
                 spec, bp = rig.gpus[0], p.backend(rig.gpus[0].backend)

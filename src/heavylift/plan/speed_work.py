@@ -38,6 +38,7 @@ class TokenWork:
     n_swa: int
     n_embd: int
     recurrent: list[bool]
+    n_head: int = 1  # query heads: the CPU's flash-attention kernel splits decode work by them
 
     def kv_tokens(self, il: int, depth: int) -> int:
         return min(depth, self.n_swa) if self.swa[il] and self.n_swa else depth
@@ -69,7 +70,7 @@ def token_work(arch: ModelArch, cfg: ContextConfig, layer_bytes_dense: list[int]
     frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
     return TokenWork(dense, experts, output, frac, arch.n_expert, arch.n_expert_used, kv_row, state, attn,
                      list(arch.swa_layers), arch.n_swa, arch.n_embd,
-                     list(arch.recurrent_layers))
+                     list(arch.recurrent_layers), arch.n_head)
 
 
 _ELEMENTS: dict[str, tuple[list[int], list[int], int]] = {}  # per architecture (the planner asks many times)
