@@ -15,8 +15,9 @@ after another (llama.cpp's layer split), so the devices' times add:
   + token_s (per token on GPU rigs: launch, sync, sampling).
 Prefill, per ubatch of u tokens starting at cached position s:
   matmul FLOPs (2 per weight element and token) / (FP16 peak x eff x u/(u + half_tokens)), the
-  experts' mul_mat_id at its own efficiency with u x k / n_expert tokens per expert, attention
-  FLOPs (the cached tokens grow through the prompt) at attn_eff, and layers x ubatch_layer_s.
+  experts' mul_mat_id at moe_mm_eff x t/(t + moe_half_tokens) with t = u x k / n_expert tokens per
+  expert, or the read of the touched experts if slower, attention FLOPs (the cached tokens grow
+  through the prompt) at attn_eff (attn_tile_eff on RDNA's tile FA kernel), and layers x ubatch_layer_s.
   Weights in host memory are used by the GPU when a ubatch has >= 32 tokens (llama.cpp's op
   offload: ggml-backend.cpp ggml_backend_sched_backend_id_from_cur asks the GPU backend's
   offload_op, which in ggml-cuda.cu ggml_backend_cuda_device_offload_op is
@@ -110,7 +111,8 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
                    f"bandwidth, plus {bp.token_s * 1e3:.2f} ms per token, {bp.layer_s * 1e6:.0f} us per layer, "
                    f"{bp.moe_layer_s * 1e6:.0f} us per MoE layer, {bp.hop_s * 1e6:.0f} us per device hop; prefill "
                    f"matmuls at {bp.mm_eff:.0%} (experts {bp.moe_mm_eff:.0%}) of FP16 tensor peak at saturation, "
-                   f"half of that at {bp.half_tokens:.0f} tokens per matmul; attention at {bp.attn_eff:.0%}")
+                   f"half of that at {bp.half_tokens:.0f} tokens per matmul ({bp.moe_half_tokens:.0f} per expert); "
+                   f"attention at {bp.attn_eff:.0%}")
         sources += [f"{backend}.{k}: {p.source(backend + '.' + k)}" for k in ("bw_eff", "token_s", "mm_eff")]
     if lay.host in lay.layer or lay.host in lay.experts or not rig.gpus:
         c = p.cpu

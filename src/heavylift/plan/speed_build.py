@@ -45,6 +45,33 @@ SPEEDUPS: tuple[GraphSpeedup, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class KernelAdded:
+    """A GPU generation on which builds numbered `last_build_without` and older ran flash-attention
+    prefill on the tile kernel (plain FP16/FP32 ALUs) for every model, not the matrix-core kernel."""
+
+    generation: str  # plan/speed_prefill.AMD_GENERATION values
+    last_build_without: int
+    source: str
+
+
+FA_MMA_ADDED: tuple[KernelAdded, ...] = (
+    KernelAdded("rdna4", 7653,
+                "ggml-org/llama.cpp PR #18481 'HIP: add fattn-mma-f16 for RDNA4' (zhang-hui-yulo, opened 2025-12-30, "
+                "merged January 2026; JohannesGaessler's before/after table of 2026-01-12 is against b7653): until "
+                "then a HIP build without GGML_HIP_ROCWMMA_FATTN ran FA on RDNA4 with the tile kernel"),
+)
+
+
+def fa_tile_all(build: int | None) -> tuple[frozenset[str], list[str]]:
+    """(AMD generations whose FA prefill ran the tile kernel for every model at `build`, sources);
+    none for an unknown build (assumed current)."""
+    if build is None:
+        return frozenset(), []
+    hits = [k for k in FA_MMA_ADDED if build <= k.last_build_without]
+    return frozenset(k.generation for k in hits), [k.source for k in hits]
+
+
 def build_number(text: str | None) -> int | None:
     """7423 from llama-bench's `2aa45ef9e (7423)`; None when the row states no build number."""
     m = re.search(r"\((\d+)\)", text or "")

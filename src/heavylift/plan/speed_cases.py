@@ -27,7 +27,7 @@ from heavylift.plan.model_source import ModelSource
 from heavylift.plan.placement import LayerBytes, Placer
 from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import Geometry, decode_step, geometry, prefill_seconds
-from heavylift.plan.speed_build import build_number, slowdown
+from heavylift.plan.speed_build import build_number, fa_tile_all, slowdown
 from heavylift.plan.speed_params import SpeedParams
 
 CSV_PATH = Path(__file__).parent / "data" / "public_measurements.csv"
@@ -132,9 +132,14 @@ def _build(row: dict, key: str) -> Case:
                     overrides=row.get("override_tensors", ""), tensor_split=row.get("tensor_split", ""),
                     n_cpu_moe=_int(row.get("n_cpu_moe", ""), 0))
     case.old_cpu_fa = predates_cpu_fa_kernels(row)
-    slow_tg, slow_pp, sources = slowdown(src.arch.arch, build_number(row.get("llama_build")))
+    build = build_number(row.get("llama_build"))
+    slow_tg, slow_pp, sources = slowdown(src.arch.arch, build)
     if sources:
         case.build_slowdown = (slow_tg, slow_pp)
+        case.notes.append(f"build {row['llama_build']} predates: " + "; ".join(sources))
+    tile, sources = fa_tile_all(build)
+    if tile and "rocwmma" not in row.get("url", "").lower() + row.get("hardware", "").lower():
+        case.geo = dataclasses.replace(case.geo, fa_tile_all=tile)
         case.notes.append(f"build {row['llama_build']} predates: " + "; ".join(sources))
     return case
 

@@ -61,6 +61,10 @@ class Geometry:
     layers: LayerBytes
     output_bytes: int  # the output matmul's weights (token_embd when tied)
     family: str  # the weights' kernel family (speed_params.QUANT_FAMILIES)
+    # AMD GPU generations ("rdna4", ...) on which the engine build runs every flash-attention prefill
+    # on the tile kernel (builds older than the mma kernel's support: plan/speed_build.py FA_MMA_ADDED);
+    # empty for today's engine
+    fa_tile_all: frozenset[str] = frozenset()
 
 
 def geometry(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement,

@@ -42,11 +42,22 @@ class BackendParams:
     mm_eff: float = 0.5
     # prefill: mul_mat_id (experts) efficiency at saturation
     moe_mm_eff: float = 0.35
-    # prefill: tokens per matmul at which a matmul reaches half its saturated efficiency
-    # (per expert for mul_mat_id: ubatch x n_expert_used / n_expert tokens)
+    # prefill: tokens per dense matmul (the ubatch) at which it reaches half its saturated efficiency
     half_tokens: float = 64.0
+    # prefill: achieved fraction of peak bandwidth when mul_mat_id streams the touched experts' rows
+    # once per ubatch (MMQ's tile loads, not decode's mat-vec reads: its own constant, so that prefill
+    # rows do not move decode's bw_eff; prior: bw_eff's)
+    moe_read_eff: float = 0.75
+    # prefill: mul_mat_id's fixed cost per weight tile, in tokens per expert: at t tokens per expert
+    # (ubatch x n_expert_used / n_expert) it runs at t / (t + moe_half_tokens) of moe_mm_eff
+    # (plan/speed_prefill.gpu_moe_flops; prior 16: a few MMQ columns' worth of MMA per tile load)
+    moe_half_tokens: float = 16.0
     # prefill: attention FLOPs efficiency (flash attention on) as a fraction of the FP16 tensor peak
     attn_eff: float = 0.25
+    # prefill: flash attention on the tile kernel (AMD RDNA without the matrix-core kernel: MHA and MLA
+    # models, older builds; plan/speed_prefill.fa_on_tile), a fraction of the FP16 tensor peak (prior:
+    # a fifth of attn_eff's prior, the plain ALUs against the matrix cores)
+    attn_tile_eff: float = 0.05
     # prefill without flash attention: the GPU's ubatch time is this much longer (the KQ scores are
     # materialised in F32 and soft-maxed as separate ops; measured slower than FA even at depth 0)
     nofa_prefill_factor: float = 1.0

@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+from heavylift.hardware.catalog import DeviceSpec
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.speed_decode import Geometry, compute_cores, cpu_fa_f16_kernels
 from heavylift.plan.speed_params import BackendParams, SpeedParams
+from heavylift.plan.speed_work import TokenWork
 
 # ggml-cuda.cu / ggml-vulkan.cpp / ggml-metal-device.m: GGML_OP_OFFLOAD_MIN_BATCH (default 32)
 MIN_OFFLOAD_BATCH = 32
 
 
+# AMD GPUs with matrix cores that llama.cpp's HIP build uses through WMMA (ggml-cuda/common.cuh
+# amd_wmma_available: RDNA3, RDNA3.5, RDNA4), by catalog key; generations from the vendors' product pages
+AMD_GENERATION = {"rx-7900-xt": "rdna3", "rx-7900-xtx": "rdna3", "radeon-pro-w7800": "rdna3",
+                  "ryzen-ai-max-395-128gb": "rdna3.5", "radeon-ai-pro-r9700": "rdna4"}
+
+
+def fa_on_tile(spec: DeviceSpec, geo: Geometry, il: int) -> bool:
+    """True when llama.cpp's flash attention runs layer il's prefill on the tile kernel of an AMD
+    RDNA GPU (ggml-cuda/fattn.cu ggml_cuda_get_best_fattn_kernel; TokenWork.fa_wmma) rather than its
+    matrix-core kernel: its efficiency is BackendParams.attn_tile_eff instead of attn_eff."""
+    gen = AMD_GENERATION.get(spec.key)
+    if gen is None or spec.backend != "rocm":
+        return False
+    return gen in geo.fa_tile_all or not (geo.work.fa_wmma[il] if geo.work.fa_wmma else True)
+
+
 def _sat(tokens: float, bp: BackendParams) -> float:
     return tokens / (tokens + bp.half_tokens)
+
+
+def gpu_moe_flops(w: TokenWork, il: int, u: int, bp: BackendParams) -> float:
+    """mul_mat_id's FLOPs on a GPU for a u-token ubatch, counting each weight tile's fixed cost.
+
+    ggml-cuda/mmq.cu ggml_cuda_mul_mat_q sizes MMQ's column tile to the mean tokens per expert
+    (ncols_opt = u x n_expert_used / n_expert) and mmq.cuh mul_mat_q_switch_J takes the narrowest tile
+    (8..128 columns) that covers them: every tile loads and dequantizes its block of expert rows
+    whatever its width, the MMA work grows with the width. So each touched expert costs as many
+    FLOPs as BackendParams.moe_half_tokens more tokens would: at t tokens per expert mul_mat_id runs
+    at t / (t + moe_half_tokens) of moe_mm_eff.
+    """
+    touched = 1.0 - (1.0 - w.frac) ** u
+    return 2.0 * w.expert_elems[il] * (w.frac * u + touched * bp.moe_half_tokens)
 
 
 def cpu_moe_eff(u: int, frac: float, half: float) -> float:
@@ -82,7 +114,8 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
         if g < lay.n_gpu:
             spec, bp = rig.gpus[g], p.backend(rig.gpus[g].backend)
             times[g] += dense_f / (spec.fp16_flops * bp.mm_eff * q_gpu * _sat(u, bp))
-            times[g] += attn_f / (spec.fp16_flops * bp.attn_eff)
+            tile = cfg.flash_attn and fa_on_tile(spec, geo, il)
+            times[g] += attn_f / (spec.fp16_flops * (bp.attn_tile_eff if tile else bp.attn_eff))
             times[g] += bp.ubatch_layer_s + (u * bp.recurrent_token_s if w.recurrent[il] else 0.0)
             roof += (dense_f + attn_f) / spec.fp16_flops
         else:
@@ -106,8 +139,9 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             # mul_mat_id reads every expert some token of the ubatch routes to at least once: with few
             # tokens per expert (small ubatches, many experts) that read, not the FLOPs, bounds it
             touched = layers.experts[il] * (1.0 - (1.0 - w.frac) ** u)
-            bw = spec.bandwidth_bps * bp.bw_eff * (bp.hbm_factor if spec.hbm else 1.0)
-            times[gi] += touched / bw + exp_f / (spec.fp16_flops * bp.moe_mm_eff * q_gpu)
+            bw = spec.bandwidth_bps * bp.moe_read_eff * (bp.hbm_factor if spec.hbm else 1.0)
+            # MMQ streams the expert rows while it multiplies: the slower of the two bounds it (roofline)
+            times[gi] += max(touched / bw, gpu_moe_flops(w, il, u, bp) / (spec.fp16_flops * bp.moe_mm_eff * q_gpu))
             roof += exp_f / spec.fp16_flops
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)

@@ -16,7 +16,7 @@ The speed model (plan/speed.py) divides these by each device's rates. Sources:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from heavylift.models.ggml_types import GGML_TYPES_BY_NAME
 from heavylift.models.model_arch import ModelArch
@@ -39,6 +39,11 @@ class TokenWork:
     n_embd: int
     recurrent: list[bool]
     n_head: int = 1  # query heads: the CPU's flash-attention kernel splits decode work by them
+    # per layer: llama.cpp's HIP build runs this layer's flash-attention prefill on AMD RDNA3/RDNA4
+    # with its matrix-core (mma, WMMA) kernel: a GQA ratio of 2 or more and K heads of at most 256
+    # (ggml-cuda/fattn.cu ggml_cuda_get_best_fattn_kernel, gqa_opt_applies); otherwise (MHA, MLA's
+    # 576-wide latent) it takes the tile kernel, which runs on the plain FP16/FP32 ALUs
+    fa_wmma: list[bool] = field(default_factory=list)
 
     def kv_tokens(self, il: int, depth: int) -> int:
         return min(depth, self.n_swa) if self.swa[il] and self.n_swa else depth
@@ -68,9 +73,10 @@ def token_work(arch: ModelArch, cfg: ContextConfig, layer_bytes_dense: list[int]
         attn.append(2 * arch.n_head * (arch.head_dim_k + v_width))
         state.append(0)
     frac = arch.n_expert_used / arch.n_expert if arch.is_moe else 1.0
+    fa_wmma = [bool(kv) and arch.n_head // kv >= 2 and arch.head_dim_k <= 256 for kv in arch.n_head_kv]
     return TokenWork(dense, experts, output, frac, arch.n_expert, arch.n_expert_used, kv_row, state, attn,
                      list(arch.swa_layers), arch.n_swa, arch.n_embd,
-                     list(arch.recurrent_layers), arch.n_head)
+                     list(arch.recurrent_layers), arch.n_head, fa_wmma)
 
 
 _ELEMENTS: dict[str, tuple[list[int], list[int], int]] = {}  # per architecture (the planner asks many times)
