@@ -204,3 +204,25 @@ def test_public_row_on_an_old_build_is_predicted_slower_by_the_published_factor(
     now = build({**row, "llama_build": "0c1e570 (9999)"})
     assert now.build_slowdown == (1.0, 1.0)
     assert now.predict(params) / case.predict(params) == pytest.approx(case.build_slowdown[0])
+
+
+def test_cpu_experts_of_vec_dot_only_types_prefill_at_the_dense_rate() -> None:
+    """Q4_1 / Q5_1 have no batched CPU kernel (speed_params.CPU_VEC_DOT_ONLY): dense matmuls and
+    mul_mat_id run the same vec_dot, so the tokens-per-expert ramp (cpu.moe_half_tokens) does not
+    apply to them; it still does to K-quants."""
+    import copy
+
+    from heavylift.hardware.spec import parse_spec
+    from heavylift.plan.model_source import resolve
+    from heavylift.plan.speed_cases import case_for
+    from heavylift.plan.speed_params import SpeedParams, cpu_vec_dot_only
+
+    assert cpu_vec_dot_only("Q4_1") and cpu_vec_dot_only("q5_1") and not cpu_vec_dot_only("Q4_K_M")
+    rig = parse_spec("16 cores, 128GB ddr5-6000 2ch")
+    p = SpeedParams.fitted()
+    slow = copy.deepcopy(p)
+    slow.cpu.moe_half_tokens = p.cpu.moe_half_tokens * 8
+    for quant, moves in (("Q4_1", False), ("Q4_K_M", True)):
+        case = case_for(resolve("qwen3-30b-a3b", quant), rig, "pp", 512, 0, 0, True, 1.0)
+        assert case.geo.cpu_vec_dot_only is not moves
+        assert (case.predict(slow) < 0.95 * case.predict(p)) is moves, quant

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
 from heavylift.plan.placement import LayerBytes, Placement
-from heavylift.plan.speed_params import CpuParams, SpeedParams, quant_family
+from heavylift.plan.speed_params import CpuParams, SpeedParams, cpu_vec_dot_only, quant_family
 from heavylift.plan.speed_work import TokenWork, token_work
 
 
@@ -65,6 +65,9 @@ class Geometry:
     # on the tile kernel (builds older than the mma kernel's support: plan/speed_build.py FA_MMA_ADDED);
     # empty for today's engine
     fa_tile_all: frozenset[str] = frozenset()
+    # the weights have no batched CPU matmul kernel (speed_params.cpu_vec_dot_only): experts and dense
+    # matmuls run the same vec_dot, at one FLOP rate whatever the tokens per expert
+    cpu_vec_dot_only: bool = False
 
 
 def geometry(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement,
@@ -72,7 +75,8 @@ def geometry(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
     # tied embeddings: the output matmul reads token_embd (placement counts it with the host)
     out_b = layers.output if layers.output > 4096 else layers.token_embd
     return Geometry(token_work(arch, cfg, layers.dense, layers.experts, out_b),
-                    _layout(placement, rig, arch.n_layer), layers, out_b, quant_family(quant))
+                    _layout(placement, rig, arch.n_layer), layers, out_b, quant_family(quant),
+                    cpu_vec_dot_only=cpu_vec_dot_only(quant))
 
 
 @dataclass

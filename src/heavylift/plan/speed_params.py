@@ -144,6 +144,23 @@ def quant_family(ftype: str | None) -> str:
     return "k"
 
 
+# Weight types whose CPU matmuls have no batched kernel in the pinned engine: no repacked layout
+# (ggml-cpu/repack.cpp ggml_repack_get_optimal_repack_type), no llamafile tinyBLAS (llamafile/sgemm.cpp
+# llamafile_sgemm's type switch: F32, BF16, F16, Q8_0, Q4_0, Q5_0, IQ4_NL), no tiled kernel
+# (ggml-cpu/tiled/tiled.cpp ggml_tiled_supported: K-quants and IQ2/IQ3/IQ1/IQ4_XS). A dense matmul and
+# mul_mat_id then run the same vec_dot over the same 16 x 16 blocks (ggml-cpu.c
+# ggml_compute_forward_mul_mat_one_chunk / ..._mul_mat_id_one_chunk), so the experts' FLOP rate does
+# not fall with fewer tokens per expert (CpuParams.moe_half_tokens describes the batched kernels).
+# Measured here: a 4-expert top-1 upcycle of the Q4_1 default model (128 tokens per expert of a
+# 512 ubatch) prefilled at 1.00-1.05x the dense model's speed in three interleaved llama-bench runs
+# (2026-11-26, 2-vCPU EPYC VM), where the ramp would say 0.88x.
+CPU_VEC_DOT_ONLY = ("Q4_1", "Q5_1")
+
+
+def cpu_vec_dot_only(ftype: str | None) -> bool:
+    return (ftype or "").upper().startswith(CPU_VEC_DOT_ONLY)
+
+
 # Quant-family priors that a public source gives where no fit row informs the factor.
 # cpu.iq decode: llama.cpp's CPU vec_dot kernels for IQ1_S..IQ3_M get through ~0.37 of the weight
 # bytes per second that IQ4_XS's do. ggml-org/llama.cpp PR #27402 (bartowski, AVX2), "before" column

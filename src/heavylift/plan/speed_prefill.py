@@ -146,7 +146,8 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
         else:
-            times[lay.host] += exp_f / (cpu_rate * q_cpu * cpu_moe_eff(u, w.frac, p.cpu.moe_half_tokens))
+            eff = 1.0 if geo.cpu_vec_dot_only else cpu_moe_eff(u, w.frac, p.cpu.moe_half_tokens)
+            times[lay.host] += exp_f / (cpu_rate * q_cpu * eff)
             roof += exp_f / rig.cpu_flops
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]
