@@ -9,12 +9,13 @@ SpeedParams is fitted on them in two steps, both from plan/speed_fit.py:
 2. `fit(..., only=CAL_KEYS)`: the regularised robust fit of the CPU constants, each pulled toward its
    step-1 value, so that what the runs cannot constrain stays where the public fit put it.
 The bandwidth is the STREAM triad measured here (bench/machine.py) and `cpu.bw_eff` the fraction of
-it llama.cpp's kernels reach. The graph's fixed cost per layer (`cpu.layer_s`: a decode token runs
-~50 graph nodes per layer, each ended by a barrier of all threads, ggml-cpu.c ggml_graph_compute_thread)
-is measured apart from the weights by a probe: a random-weight llama with the calibration model's layer
-count and 64-wide layers (models/tiny_gguf.py), whose decode time is almost all that fixed cost. Without
-it a 135M model's decode time, 15-20% fixed cost on a 2-vCPU VM, is charged to its weight bytes and a
-model with more bytes per layer (an MoE) is predicted too slow.
+it llama.cpp's kernels reach. The graph's fixed cost per layer (`cpu.layer_s`: a decode token runs ~31
+graph nodes per layer, 1494 for a 48-layer llama with FA on by bench/graph_nodes.py, each ended by a
+barrier of all threads, ggml-cpu.c ggml_graph_compute_thread) is measured apart from the weights by a
+probe: a random-weight llama with the calibration model's layer count and 64-wide layers
+(models/tiny_gguf.py), whose decode time is almost all that fixed cost. Without it, 10-20% of a 135M
+model's decode time on a 2-vCPU VM (30 layers x 31-57 us of ~8-9 ms) is charged to its weight bytes,
+and a model with more bytes per layer (an MoE) is predicted too slow.
 The result is stored as this machine's profile (bench/profile.py).
 """
 

@@ -102,10 +102,11 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     link_s = 0.0
     for il in range(n):
         g, ge = lay.layer[il], lay.experts[il]
-        if g == lay.host or (ge == lay.host and layers.experts[il]):
+        cpu_experts = ge == lay.host and bool(layers.experts[il]) and not offload  # else op offload runs them
+        if g == lay.host or cpu_experts:
             # a ubatch runs a layer's graph nodes once, each ended by a barrier of all threads
             # (ggml-cpu.c ggml_graph_compute_thread): the per-layer fixed costs decode pays per token
-            times[lay.host] += p.cpu.layer_s + (p.cpu.moe_layer_s if ge == lay.host and layers.experts[il] else 0.0)
+            times[lay.host] += p.cpu.layer_s + (p.cpu.moe_layer_s if cpu_experts else 0.0)
         kv_avg = w.kv_tokens(il, start + (u + 1) // 2)
         dense_f = 2.0 * w.dense_elems[il] * u
         exp_f = 2.0 * w.expert_elems[il] * w.frac * u
