@@ -41,7 +41,8 @@ TARGET = 0.10
 def table(title: str, src, points: list[Point], rig_before, rig, calibrated: SpeedParams) -> float:
     """Print before/after per point; the worst |calibrated error|."""
     print(f"\n{title}")
-    print(f"{'test':8} {'depth':>6} {'measured':>9} {'public fit':>11} {'err':>6} {'calibrated':>11} {'err':>7}")
+    print(f"{'test':8} {'depth':>6} {'measured':>9} {'spread':>7} {'public fit':>11} {'err':>6} {'calibrated':>11} "
+          f"{'err':>7}")
     public, worst = SpeedParams.fitted(), 0.0
     for pt in points:
         n_prompt, n_gen = (pt.n_prompt, 0) if pt.test == "pp" else (0, pt.n_gen)
@@ -50,7 +51,8 @@ def table(title: str, src, points: list[Point], rig_before, rig, calibrated: Spe
         err = after / pt.measured - 1
         worst = max(worst, abs(err))
         test = f"pp{n_prompt}" if pt.test == "pp" else f"tg{n_gen}"
-        print(f"{test:8} {pt.depth:6} {pt.measured:9.1f} {before:11.1f} {before / pt.measured - 1:+6.0%} "
+        sp = f"{pt.spread:.0%}" if len(pt.rounds) > 1 else "-"
+        print(f"{test:8} {pt.depth:6} {pt.measured:9.1f} {sp:>7} {before:11.1f} {before / pt.measured - 1:+6.0%} "
               f"{after:11.1f} {err:+7.1%}")
     return worst
 
@@ -61,7 +63,7 @@ def main() -> int:
     ap.add_argument("--gen", type=int, default=128, help="decode tokens per tg run (longer runs are steadier "
                     "on a shared machine; `bench --calibrate` defaults to 32)")
     ap.add_argument("--rounds", type=int, default=3, help="measure the two models in turn this many times, "
-                    "keep each point's fastest (other work on a shared machine only slows a run)")
+                    "each point the median of its rounds (bench/calibrate.py measure)")
     ap.add_argument("--depths", default="0,4096")
     ap.add_argument("--save", type=Path, metavar="JSON", help="also write the measurements here")
     ap.add_argument("--from", dest="source", type=Path, metavar="JSON",
@@ -82,7 +84,7 @@ def main() -> int:
     else:
         start = os.getloadavg()
         print(f"load average at the start: {' '.join(f'{x:.2f}' for x in start)} ({os.cpu_count()} logical cores)")
-        # both models in turn, `--rounds` times, each point its fastest round (bench/calibrate.py measure)
+        # both models in turn, `--rounds` times, each point the median of its rounds (bench/calibrate.py measure)
         runs, _ = measure(["default", str(moe)], 512, args.gen, depths, args.repetitions, info.physical_cores, print,
                           rounds=args.rounds)
         dense_pts, moe_pts, probe_pts = runs[0][3], runs[1][3], runs[2][3]
@@ -119,6 +121,9 @@ def main() -> int:
           f"{both.params['cpu']['moe_layer_s']:.3g}, moe_half_tokens {both.params['cpu']['moe_half_tokens']:.3g} "
           f"(public fit {pub.expert_eff:.3g}, {pub.moe_layer_s:.3g}, {pub.moe_half_tokens:.3g})")
     now = load_average()
+    noise = max((p.spread for p in dense_pts + moe_pts), default=0.0)
+    if any(len(p.rounds) > 1 for p in dense_pts + moe_pts):
+        print(f"\nround-to-round spread of the measurements themselves (dense and MoE): up to {noise:.0%}")
     print(f"\nworst MoE error calibrated on the dense model only: {worst:.1%} (target {TARGET:.0%}): "
           f"{'met' if worst <= TARGET else 'MISSED'}; 1-minute load average now {now if now is not None else 'unknown'}")
     return 0 if worst <= TARGET else 1

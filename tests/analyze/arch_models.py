@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from heavylift.models.tiny_gguf import finish_gguf
+
 N_EMBD = 64
 N_HEAD = 4
 N_HEAD_KV = 2
@@ -71,13 +73,7 @@ class _Tensors:
         self.w.add_tensor(name, np.full(tuple(reversed(ggml_shape)), value, dtype=np.float32))
 
 
-def _finish(w, tmp: Path, path: Path) -> Path:
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    tmp.replace(path)
-    return path
+_finish = finish_gguf
 
 
 def write_qwen35moe(path: Path, vocab_from: Path, seed: int = 0) -> Path:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from heavylift.bench import profile as profile_mod
-from heavylift.bench.calibrate import Point, fit_profile
+from heavylift.bench.calibrate import Point, fit_profile, format_profile
 from heavylift.hardware.spec import detect_local, parse_hw
 from heavylift.plan.model_source import resolve
 from heavylift.plan.speed_cases import case_for
@@ -113,6 +113,20 @@ def test_profile_stored_loaded_and_used_by_plan(no_profile):
     assert gone.returncode != 0 and "bench --calibrate" in gone.stderr and "Traceback" not in gone.stderr
 
 
+def test_the_table_shows_each_points_spread_over_rounds_and_warns_when_noisy():
+    prof = _synthetic_profile()
+    steady, noisy = prof.points[0], prof.points[2]
+    steady["rounds"] = [steady["measured"] * 0.97, steady["measured"]]
+    noisy["rounds"] = [noisy["measured"], noisy["measured"] * 0.8, noisy["measured"] * 0.9]
+    text = "\n".join(format_profile(prof))
+    assert "the median of 3 rounds" in text
+    rows = {line.split()[1] + "/" + line.split()[2]: line for line in text.splitlines() if line.startswith(MODEL)}
+    assert " 3% " in rows["pp512/0"] and " 20% " in rows["tg32/0"]
+    warning = [line for line in text.splitlines() if line.startswith("noisy machine")]
+    assert len(warning) == 1 and "tg32 at depth 0" in warning[0] and "pp512 at depth 0" not in warning[0]
+    assert Point(MODEL, "tg", 0, 32, 0, 10.0, rounds=[10.0, 8.0]).spread == pytest.approx(0.2)
+
+
 def test_another_machines_profile_is_ignored(no_profile):
     other = _synthetic_profile("0123456789ab")
     profile_mod.save(other)
@@ -160,6 +174,7 @@ def test_calibrate_on_the_default_model(installed, no_profile):
     assert {p["test"] for p in prof["points"]} == {"pp", "tg"}
     for p in prof["points"]:
         assert p["measured"] > 0 and p["after"] / p["measured"] == pytest.approx(1.0, abs=0.1)
+        assert len(p["rounds"]) == 2 and p["measured"] == pytest.approx(sum(p["rounds"]) / 2)  # their median
     assert profile_mod.load() is not None
     plan = run_cli("plan", "default", "--ctx", "4096")
     assert "speed: calibrated on this machine" in plan.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from heavylift.models.model_arch import ModelArch
+from heavylift.models.tiny_gguf import finish_gguf
 from heavylift.plan.tensor_table import tensor_table
 
 # scaled-down config.json excerpts, one per model type the planner supports; the catalog's real
@@ -180,9 +181,4 @@ def write_arch_gguf(path: Path, a: ModelArch, seed: int = 0) -> Path:
         else:
             data = (rng.standard_normal(numpy_shape, dtype=np.float32) * 0.02).astype(np.float16)
         w.add_tensor(t.name, data)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    tmp.replace(path)
-    return path
+    return finish_gguf(w, tmp, path)

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,9 +65,24 @@ class Point:
     n_prompt: int
     n_gen: int
     depth: int
-    measured: float  # tok/s, llama-bench (the median of its repetitions)
+    measured: float  # tok/s, llama-bench (the median of its repetitions); with rounds, their median
     before: float = 0.0  # predicted with the public fit
     after: float = 0.0  # predicted with the calibrated constants
+    rounds: list[float] = dataclasses.field(default_factory=list)  # each round's figure, in order
+
+    @property
+    def spread(self) -> float:
+        """(fastest - slowest) / fastest over the rounds: this machine's noise on this point."""
+        return spread(self.rounds)
+
+
+def spread(rounds: list[float]) -> float:
+    return (max(rounds) - min(rounds)) / max(rounds) if len(rounds) > 1 and max(rounds) > 0 else 0.0
+
+
+# A round-to-round spread above this on some point is reported: the fit takes each point's median
+# round, and on a machine that noisy a few rounds leave that median uncertain by about as much.
+NOISY_SPREAD = 0.10
 
 
 def model_path(name: str) -> tuple[str, Path]:
@@ -118,8 +134,11 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
     """llama-bench on each model: pp `prompt` and tg `gen` at each depth, FA on; with `probe`, last, the
     graph-overhead probe (tg `gen` at depth 0) with the first model's layer count. Returns per model
     (label, path, ModelSource, points) and the commands run. With `rounds` > 1 the models are
-    measured in turn that many times and each point keeps its fastest round: on a shared machine
-    other work only ever slows a run, and alternating spreads it over the models alike."""
+    measured in turn that many times and each point takes the median of its rounds: alternating spreads
+    the machine's slow and fast periods over the models alike, and the median is robust to both. (The
+    fastest round was kept before 2026-11-26; on the dev VM one round ran the dense model 16-30% faster
+    than its other four while the MoE fixture saw no such round, so the fastest of five compared a
+    lucky period with ordinary ones: docs/bench.md.)"""
     from heavylift.setup.engine_build import current_engine
 
     binary = bench_binary(current_engine())  # says how to get llama-bench when the build lacks it
@@ -140,9 +159,9 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
             commands += res.commands
             points = [] if is_probe else [Point(label, "pp", prompt, 0, d, res.pp_tps[(prompt, d)]) for d in at]
             points += [Point(label, "tg", 0, gen, d, res.tg_tps[(gen, d)]) for d in at]
-            if label in best:
-                points = [max(old, new, key=lambda pt: pt.measured) for old, new in
-                          zip(best[label][3], points, strict=True)]
+            for pt, old in zip(points, best[label][3] if label in best else [None] * len(points), strict=True):
+                pt.rounds = (old.rounds if old else []) + [pt.measured]
+                pt.measured = statistics.median(pt.rounds)
             best[label] = (label, path, src, points)
     return list(best.values()), commands
 
@@ -286,13 +305,24 @@ def format_profile(prof: profile_mod.Profile) -> list[str]:
              f"STREAM triad {prof.triad_bandwidth_bps / 1e9:.1f} GB/s",
              f"calibrated {prof.created_at} on {', '.join(prof.models)}"
              + (f" (load average {prof.load_1m:.1f})" if prof.load_1m is not None else ""),
-             "", f"{'model':28} {'test':8} {'depth':>6} {'measured':>9} {'public fit':>11} {'err':>6} "
+             "", f"{'model':28} {'test':8} {'depth':>6} {'measured':>9} {'spread':>7} {'public fit':>11} {'err':>6} "
              f"{'calibrated':>11} {'err':>6}"]
+    noisy = []
     for p in prof.points:
         test = f"pp{p['n_prompt']}" if p["test"] == "pp" else f"tg{p['n_gen']}"
-        m = p["measured"]
-        lines.append(f"{p['model'][:28]:28} {test:8} {p['depth']:6} {m:9.1f} {p['before']:11.1f} "
+        m, rounds = p["measured"], p.get("rounds") or []  # profiles stored before rounds were kept lack them
+        sp = spread(rounds)
+        if sp > NOISY_SPREAD:
+            noisy.append(f"{test} at depth {p['depth']} of {p['model'][:28]} {sp:.0%}")
+        lines.append(f"{p['model'][:28]:28} {test:8} {p['depth']:6} {m:9.1f} "
+                     f"{(f'{sp:.0%}' if len(rounds) > 1 else '-'):>7} {p['before']:11.1f} "
                      f"{p['before'] / m - 1:+6.0%} {p['after']:11.1f} {p['after'] / m - 1:+6.0%}")
+    n_rounds = max((len(p.get("rounds") or []) for p in prof.points), default=0)
+    if n_rounds > 1:
+        lines.append(f"measured: the median of {n_rounds} rounds; spread: (fastest - slowest) / fastest")
+    if noisy:
+        lines.append(f"noisy machine: rounds differ by more than {NOISY_SPREAD:.0%} on {'; '.join(noisy)}; "
+                     "calibrate again when it is idle, or with more --rounds")
     lines += ["", "constants (CPU):"]
     cpu = prof.params.get("cpu", {})
     for key, how in prof.fitted.items():

@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction, summary: str) -> None:
     p.add_argument("--against-llama-bench", action="store_true",
                    help="also run llama.cpp's llama-bench on the same model, flags and threads; print ours/llama-bench")
     p.add_argument("--rounds", type=positive_int, default=1,
-                   help="--calibrate: measure the models in turn this many times and keep each point's fastest "
-                        "round (on a shared machine other work only slows a run; default 1)")
+                   help="--calibrate: measure the models in turn this many times and take each point's median "
+                        "round (robust to a shared machine's slow and fast periods; default 1)")
     p.add_argument("--remeasure", action="store_true", help="measure this machine again (bandwidth, cores, SIMD)")
     p.add_argument("--calibrate", action="store_true",
                    help="measure the models given (default: the default model) with llama-bench and fit this machine's "

@@ -78,6 +78,12 @@ def write_tiny_llama(path: Path, shape: TinyShape, seed: int = 0) -> Path:
             w.add_tensor(p + "ffn_gate.weight", mat(s.n_ff, s.n_embd))
             w.add_tensor(p + "ffn_up.weight", mat(s.n_ff, s.n_embd))
             w.add_tensor(p + "ffn_down.weight", mat(s.n_embd, s.n_ff))
+    return finish_gguf(w, tmp, path)
+
+
+def finish_gguf(w, tmp: Path, path: Path) -> Path:
+    """Write a gguf.GGUFWriter's header, metadata and tensors to `tmp`, then move it to `path`
+    (a reader never sees a half-written file)."""
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
