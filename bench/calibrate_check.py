@@ -121,8 +121,8 @@ def main() -> int:
           f"{both.params['cpu']['moe_layer_s']:.3g}, moe_half_tokens {both.params['cpu']['moe_half_tokens']:.3g} "
           f"(public fit {pub.expert_eff:.3g}, {pub.moe_layer_s:.3g}, {pub.moe_half_tokens:.3g})")
     now = load_average()
-    noise = max((p.spread for p in dense_pts + moe_pts), default=0.0)
     if any(len(p.rounds) > 1 for p in dense_pts + moe_pts):
+        noise = max(p.spread for p in dense_pts + moe_pts)
         print(f"\nround-to-round spread of the measurements themselves (dense and MoE): up to {noise:.0%}")
     print(f"\nworst MoE error calibrated on the dense model only: {worst:.1%} (target {TARGET:.0%}): "
           f"{'met' if worst <= TARGET else 'MISSED'}; 1-minute load average now {now if now is not None else 'unknown'}")

@@ -73,9 +73,6 @@ class _Tensors:
         self.w.add_tensor(name, np.full(tuple(reversed(ggml_shape)), value, dtype=np.float32))
 
 
-_finish = finish_gguf
-
-
 def write_qwen35moe(path: Path, vocab_from: Path, seed: int = 0) -> Path:
     """Hybrid: layers 0-2 gated delta net (recurrent state), layer 3 full attention (KV cache)."""
     tmp = path.with_name(path.name + ".part")
@@ -128,7 +125,7 @@ def write_qwen35moe(path: Path, vocab_from: Path, seed: int = 0) -> Path:
         t.rand(p + "ffn_gate_shexp.weight", N_EMBD, N_FF_EXP)
         t.rand(p + "ffn_up_shexp.weight", N_EMBD, N_FF_EXP)
         t.rand(p + "ffn_down_shexp.weight", N_FF_EXP, N_EMBD)
-    return _finish(w, tmp, path)
+    return finish_gguf(w, tmp, path)
 
 
 def write_gpt_oss(path: Path, vocab_from: Path, seed: int = 0) -> Path:
@@ -165,4 +162,4 @@ def write_gpt_oss(path: Path, vocab_from: Path, seed: int = 0) -> Path:
         t.rand(p + "ffn_gate_exps.bias", N_FF_EXP, N_EXPERT)
         t.rand(p + "ffn_up_exps.bias", N_FF_EXP, N_EXPERT)
         t.rand(p + "ffn_down_exps.bias", N_EMBD, N_EXPERT)
-    return _finish(w, tmp, path)
+    return finish_gguf(w, tmp, path)

@@ -159,8 +159,9 @@ def measure(models: list[str], prompt: int, gen: int, depths: list[int], repeats
             commands += res.commands
             points = [] if is_probe else [Point(label, "pp", prompt, 0, d, res.pp_tps[(prompt, d)]) for d in at]
             points += [Point(label, "tg", 0, gen, d, res.tg_tps[(gen, d)]) for d in at]
-            for pt, old in zip(points, best[label][3] if label in best else [None] * len(points), strict=True):
-                pt.rounds = (old.rounds if old else []) + [pt.measured]
+            earlier = [pt.rounds for pt in best[label][3]] if label in best else [[] for _ in points]
+            for pt, prior in zip(points, earlier, strict=True):
+                pt.rounds = prior + [pt.measured]
                 pt.measured = statistics.median(pt.rounds)
             best[label] = (label, path, src, points)
     return list(best.values()), commands
