@@ -84,3 +84,13 @@ def test_a_plan_works_on_every_device(key: str) -> None:
 
     plan = make_plan(resolve("qwen3-30b-a3b", "Q4_K_M"), parse_spec(key), ContextConfig(8192), suggest=False)
     assert plan.decode_tps > 1 and plan.prefill_tps > 10 and plan.ttft_s > 0
+
+
+@pytest.mark.parametrize("smi_name, key", [("H100 80GB HBM3", "h100"), ("H200", "h200"), ("H100 PCIe", "h100-pcie"),
+                                           ("A100-SXM4-80GB", "a100-80gb"), ("RTX 4090", "rtx-4090")])
+def test_nvidia_smi_names_find_their_device(smi_name: str, key: str) -> None:
+    # detect_local strips "NVIDIA"/"GeForce" from nvidia-smi's name; an unknown name would fall back to
+    # an assumed 500 GB/s, 50 TFLOPS device
+    from heavylift.hardware.spec import _device
+
+    assert _device(smi_name).key == key

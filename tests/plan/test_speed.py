@@ -226,3 +226,34 @@ def test_cpu_experts_of_vec_dot_only_types_prefill_at_the_dense_rate() -> None:
         case = case_for(resolve("qwen3-30b-a3b", quant), rig, "pp", 512, 0, 0, True, 1.0)
         assert case.geo.cpu_vec_dot_only is not moves
         assert (case.predict(slow) < 0.95 * case.predict(p)) is moves, quant
+
+
+def _public_row(**kw: str) -> dict:
+    row = {c: "" for c in load_rows()[0]}
+    row.update({"model_key": "llama-3-8b", "quant": "Q4_K_M", "hw": "1x h100-pcie", "backend": "cuda", "test": "pp",
+                "n_prompt": "512", "n_gen": "0", "depth": "0", "tps": "1", "ngl": "99", "fa": "1", "split": "fit"})
+    row.update(kw)
+    return row
+
+
+@pytest.mark.parametrize("quant, slower", [("Q4_K_M", True), ("F16", False)])
+def test_hopper_quantized_prefill_runs_at_the_mma_sync_rate(quant: str, slower: bool) -> None:
+    # llama.cpp's MMQ kernels issue mma.sync, half of Hopper's wgmma-only datasheet rate; F16 weights
+    # go through cuBLAS, which reaches it (hardware/catalog.py HOPPER_MMA_SHARE)
+    [case], _ = build_all([_public_row(quant=quant)])
+    p = SpeedParams.fitted()
+    assert case.rig.gpus[0].mma_share == 0.5
+    full = dataclasses.replace(case, rig=dataclasses.replace(
+        case.rig, gpus=[dataclasses.replace(g, mma_share=1.0) for g in case.rig.gpus]))
+    if slower:
+        assert case.predict(p) < 0.75 * full.predict(p)
+    else:
+        assert case.predict(p) == pytest.approx(full.predict(p), rel=0.02)
+
+
+def test_our_gpu_check_rows_are_predicted_but_neither_fitted_nor_held_out() -> None:
+    ours = [r for r in load_rows() if r["split"] == "ours"]
+    assert len(ours) >= 20 and all(r["source"].startswith("heavylift GPU check (ours)") for r in ours)
+    cases, skipped = build_all(ours)
+    assert len(cases) >= 20  # the upcycled fixture is not in the catalog: its rows are skipped, with the reason
+    assert all("not in the catalog" in why for _, why in skipped)

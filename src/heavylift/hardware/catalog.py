@@ -42,13 +42,31 @@ class DeviceSpec:
     share_note: str = ""  # unified: where gpu_share comes from and how to raise it
     cpu_cores: int | None = None  # unified SoCs: the CPU cores beside the GPU
     hbm: bool = False  # HBM memory (data-centre parts): the speed model's hbm_factor applies
+    # the share of fp16_flops llama.cpp's CUDA matmul and attention kernels can reach: they issue
+    # mma.sync (ggml/src/ggml-cuda/mma.cuh), and Hopper reaches its datasheet rate only through wgmma
+    mma_share: float = 1.0
+
+    @property
+    def kernel_flops(self) -> float:
+        """The tensor rate llama.cpp's kernels can reach: what the speed model's efficiencies scale."""
+        return self.fp16_flops * self.mma_share
+
+
+# Hopper (sm_90): its datasheet FP16 rate (4096 FLOP/clk per SM) is reached only through the
+# warpgroup wgmma instructions (e.g. github.com/waynehacking8/blackwell-tensorcore-kernels: "Hopper's
+# Tensor Core ceiling is only reachable through wgmma"); llama.cpp's kernels use mma.sync, whose rate
+# per SM and clock is Ampere's 2048 (A100: 108 SMs x 1.41 GHz x 2048 = 312 TFLOPS), half of Hopper's.
+# Checked on the Hopper rows of plan/data/public_measurements.csv: H100 PCIe Llama-3-8B pp512 (m0168)
+# predicted 1.94x its measurement without it, 0.97x with it; our H200 rows (split=ours) 2.2-2.7x -> 1.1-1.4x.
+HOPPER_MMA_SHARE = 0.5
 
 
 def _gpu(key: str, name: str, mem_gb: float, bw_gbs: float, tflops: float, tdp: float, price: float | None,
          source: str, backend: str = "cuda") -> DeviceSpec:
     hbm = key.startswith(("a100", "h100", "h200", "mi300", "mi100"))  # the HBM parts of this catalog
+    hopper = key.startswith(("h100", "h200"))
     return DeviceSpec(key, name, "gpu", int(mem_gb * GiB), bw_gbs * GB, tflops * 1e12, tdp, price, source, backend,
-                      hbm=hbm)
+                      hbm=hbm, mma_share=HOPPER_MMA_SHARE if hopper else 1.0)
 
 
 # Apple: llama.cpp's Metal backend reports MTLDevice.recommendedMaxWorkingSetSize as the device's
@@ -223,6 +241,8 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
 DEVICE_ALIASES = {
     "3090": "rtx-3090", "3090-ti": "rtx-3090-ti", "3090ti": "rtx-3090-ti", "rtx-3090ti": "rtx-3090-ti",
     "4090": "rtx-4090", "5090": "rtx-5090", "a100": "a100-80gb", "h100-sxm": "h100", "h200-sxm": "h200",
+    # as nvidia-smi names them ("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"), for --hw local
+    "h100-80gb-hbm3": "h100", "h100-sxm5-80gb": "h100", "a100-sxm4-80gb": "a100-80gb",
     "pro-6000": "rtx-pro-6000", "rtx-6000-pro": "rtx-pro-6000", "m3-ultra": "m3-ultra-512gb",
     "mac-studio-m3-ultra": "m3-ultra-512gb", "m4-max": "m4-max-128gb", "rtx-4090-d": "rtx-4090d",
     "2080": "rtx-2080", "2080-ti": "rtx-2080-ti", "2080ti": "rtx-2080-ti", "rtx-2080ti": "rtx-2080-ti",

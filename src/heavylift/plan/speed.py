@@ -113,6 +113,11 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
                    f"matmuls at {bp.mm_eff:.0%} (experts {bp.moe_mm_eff:.0%}) of FP16 tensor peak at saturation, "
                    f"half of that at {bp.half_tokens:.0f} tokens per matmul ({bp.moe_half_tokens:.0f} per expert); "
                    f"attention at {bp.attn_eff:.0%}")
+        hopper = [g.name for g in rig.gpus if g.backend == backend and g.mma_share < 1.0]
+        if hopper:
+            out.append(f"{', '.join(sorted(set(hopper)))}: quantized matmuls and attention at "
+                       f"{min(g.mma_share for g in rig.gpus if g.name in hopper):.0%} of the datasheet FP16 peak "
+                       "(llama.cpp's mma.sync kernels; the datasheet rate needs wgmma), F16 weights (cuBLAS) at all of it")
         sources += [f"{backend}.{k}: {p.source(backend + '.' + k)}" for k in ("bw_eff", "token_s", "mm_eff")]
     if lay.host in lay.layer or lay.host in lay.experts or not rig.gpus:
         c = p.cpu

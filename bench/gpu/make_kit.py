@@ -1,0 +1,123 @@
+"""Prepare the GPU check's models here, small enough to travel: each GGUF's header bytes and a
+manifest of its tensors' data (offset, bytes, ggml type). bench/gpu/fill_gguf.py writes the data
+on the GPU machine as random but valid blocks (every fp16 scale finite and small), so each file
+there has exactly the tensor names, shapes and types of the model it stands for.
+
+- `smollm2-clone`: the default model's own header (tokenizer included), byte for byte.
+- `moe4x-clone`: the 4-expert fixture's (`heavylift models upcycle`) own header.
+- `llama-3.1-8b-Q4_K_M`, `qwen3-30b-a3b-Q4_K_M`: the catalog's config and heavylift's own
+  llama-quantize rules (plan/quant_rules.py), a made-up SentencePiece vocabulary.
+
+Speed does not depend on the weights' values (the kernels do the same work on any bytes); MoE
+routing with random router weights spreads tokens over the experts about evenly, which real
+routers do not quite do. Besides each header, a sparse full-size copy is left in FULL_DIR so that
+`heavylift plan` can read the very file that was timed.
+
+    python bench/gpu/make_kit.py [OUT_DIR (default .gpukit)] [FULL_DIR (default /tmp/gpukit-full)]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+
+FULL = Path("/tmp/gpukit-full")  # the sparse full-size copies (not carried)
+CATALOG_MODELS = [("llama-3.1-8b", "Q4_K_M", 15), ("qwen3-30b-a3b", "Q4_K_M", 15)]  # 15 = LLAMA_FTYPE_MOSTLY_Q4_K_M
+
+
+def manifest(path: Path) -> dict:
+    from gguf import GGUFReader
+
+    r = GGUFReader(str(path))
+    tensors = [{"name": t.name, "offset": int(t.data_offset), "n_bytes": int(t.n_bytes),
+                "type": t.tensor_type.name} for t in r.tensors]
+    return {"data_offset": int(r.data_offset), "size": path.stat().st_size, "tensors": tensors}
+
+
+def copy_header(src: Path, out: Path, stem: str) -> dict:
+    m = manifest(src)
+    with open(src, "rb") as f:
+        (out / f"{stem}.head").write_bytes(f.read(m["data_offset"]))
+    full = FULL / f"{stem}.gguf"
+    with open(full, "wb") as f:  # the header, then a hole of the data's size
+        f.write((out / f"{stem}.head").read_bytes())
+        f.truncate(m["size"])
+    return m
+
+
+def write_catalog_skeleton(key: str, ftype: str, ftype_id: int, out: Path, stem: str) -> dict:
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quant_shape_to_byte_shape
+
+    from heavylift.models.catalog import lookup
+    from heavylift.models.tiny_gguf import add_spm_vocab
+    from heavylift.plan.quant_rules import data_bytes, quantized_tensors
+    from heavylift.plan.tensor_table import tensor_table
+    from tests.plan.arch_gguf import _metadata
+
+    a = lookup(key)
+    full = FULL / f"{stem}.gguf"
+    w = GGUFWriter(str(full), arch=a.arch)
+    w.add_name(f"{key} {ftype} (random weights, heavylift GPU check)")
+    w.add_file_type(ftype_id)
+    _metadata(w, a)
+    add_spm_vocab(w, a.n_vocab)
+    tensors = quantized_tensors(a, tensor_table(a), ftype)
+    for t in tensors:
+        qtype = GGMLQuantizationType[t.ggml_type.name]
+        shape = tuple(reversed(t.shape))
+        if qtype in (GGMLQuantizationType.F32, GGMLQuantizationType.F16, GGMLQuantizationType.BF16):
+            w.add_tensor_info(t.name, shape, np.dtype(np.float32 if qtype.name == "F32" else np.float16),
+                              t.n_bytes, raw_dtype=qtype)
+        else:  # the writer takes a quantized tensor's shape in bytes
+            w.add_tensor_info(t.name, quant_shape_to_byte_shape(shape, qtype), np.dtype(np.uint8), t.n_bytes,
+                              raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    m = manifest_from_writer(full, data_bytes(tensors))
+    with open(full, "rb") as f:
+        (out / f"{stem}.head").write_bytes(f.read(m["data_offset"]))
+    return m
+
+
+def manifest_from_writer(full: Path, data_bytes: int) -> dict:
+    """The writer wrote header, metadata and tensor infos: pad to the data section (GGUF's 32-byte
+    alignment), leave a hole of the data's size, and read the offsets back with the reader."""
+    data_offset = -(-full.stat().st_size // 32) * 32
+    with open(full, "r+b") as f:
+        f.truncate(data_offset + data_bytes)
+    return manifest(full)
+
+
+def main() -> int:
+    global FULL
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".gpukit")
+    FULL = Path(sys.argv[2]) if len(sys.argv) > 2 else FULL
+    out.mkdir(parents=True, exist_ok=True)
+    FULL.mkdir(parents=True, exist_ok=True)
+    from heavylift.models.default_model import install_default_model
+
+    manifests = {}
+    fixture = sorted(Path.home().glob(".cache/heavylift/moe-upcycle/*4x-top2*.gguf"))
+    manifests["smollm2-clone"] = copy_header(install_default_model()[0], out, "smollm2-clone")
+    manifests["moe4x-clone"] = copy_header(fixture[0], out, "moe4x-clone")
+    for key, ftype, fid in CATALOG_MODELS:
+        stem = f"{key}-{ftype}"
+        manifests[stem] = write_catalog_skeleton(key, ftype, fid, out, stem)
+    for stem, m in manifests.items():
+        (out / f"{stem}.json").write_text(json.dumps(m))
+        types = sorted({t["type"] for t in m["tensors"]})
+        print(f"{stem}: {len(m['tensors'])} tensors, {m['size'] / 2**30:.2f} GiB, header "
+              f"{m['data_offset'] / 2**20:.1f} MiB, types {' '.join(types)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
