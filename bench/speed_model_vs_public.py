@@ -5,7 +5,8 @@ can predict (its model in the catalog, its hardware in the device catalog): the 
 measured tok/s, the prediction with the committed constants (plan/data/speed_params.json) and
 their ratio; then median |error| and the worst ratio for decode and prefill, overall and per class
 (full GPU dense, full GPU MoE, hybrid = GPU + weights in RAM, CPU, unified memory), the same for
-the fit rows, and the rows that could not be predicted with the reason. No engine, no timing.
+the fit rows, our own GPU check's rows (split=ours, bench/gpu) in a table of their own, and the rows
+that could not be predicted with the reason. No engine, no timing.
 
     python bench/speed_model_vs_public.py [--fit-rows] [--csv PATH]
 
@@ -36,6 +37,8 @@ def placement_text(c: Case) -> str:
     if row.get("override_tensors", "").strip():
         in_ram = sum(1 for e in lay.experts if e == lay.host) if any(c.geo.layers.experts) else 0
         return f"{gpus}, -ot: FFN of {in_ram} layers in RAM"
+    if row.get("n_cpu_moe", "").strip():
+        return f"{gpus}, -ncmoe {row['n_cpu_moe']}"
     if lay.host in lay.layer:
         return f"{gpus}, -ngl {row.get('ngl')}"
     return gpus
@@ -107,6 +110,7 @@ def main() -> int:
     cases, skipped = build_all(rows)
     hold = [c for c in cases if c.row["split"] == "holdout"]
     fit = [c for c in cases if c.row["split"] == "fit"]
+    ours = [c for c in cases if c.row["split"] == "ours"]
     print("\nheld-out rows, predicted vs measured (tok/s):")
     print_rows(hold, params)
     ok = print_summary("HELD-OUT", hold, params, check=True)
@@ -118,6 +122,11 @@ def main() -> int:
     if args.fit_rows:
         print("\nfit rows:")
         print_rows(fit, params)
+    if ours:
+        print("\nour own GPU check (split=ours: bench/gpu/device_check.sh on a lent GPU; neither fitted on nor "
+              "held out):")
+        print_rows(ours, params)
+        print_summary("OURS", ours, params, check=False)
     if skipped:
         print(f"\nnot predicted: {len(skipped)} rows "
               f"({Counter(r['split'] for r, _ in skipped)['holdout']} of them held out)")
