@@ -232,8 +232,7 @@ def test_file_types_ranked_by_predicted_size():
 
 # measurement-set models whose architecture the config path does not build (docs/catalog.md,
 # "Not in the catalog"): plan them from a GGUF
-NOT_IN_CATALOG = {"devstral-2-123b", "dots.llm1", "gemma-4-26b-a4b", "gemma-4-31b", "glm-4-32b", "hunyuan-a13b",
-                  "mistral-small-3.1-24b",
+NOT_IN_CATALOG = {"dots.llm1", "gemma-4-26b-a4b", "gemma-4-31b", "glm-4-32b", "hunyuan-a13b",
                   "smollm2-135m-4x-top2-upcycle"}  # our GPU check's 4-expert fixture (models upcycle): a GGUF of ours
 
 

@@ -33,7 +33,10 @@ from heavylift.plan.server_flags import PlanRequest, merge_flags
 from tests.proc_utils import ServeProcess
 
 MiB = 1 << 20
-RIG = "2x rtx-4090, 64GB"  # two GPUs: the planner's CUDA0 / CUDA1 are the engine's RPC0 / RPC1
+# two GPUs: the planner's CUDA0 / CUDA1 are the engine's RPC0 / RPC1. The RPC devices allocate as the
+# CPU backend does, without ggml-cuda's row padding and 128-byte alignment (placement.CUDA_ROW_PADDING):
+# a backend the planner does not pad for stands for them
+RIG = "2x rtx-4090, 64GB, vulkan"
 CASES = [  # (model, llama-server flags with CUDA<i> device names)
     ("dense", "-ngl 0"), ("dense", "-ngl 1"), ("dense", "-ngl 30"), ("dense", "-ngl 31"), ("dense", "-ngl 999"),
     ("dense", "-ngl 31 -ts 3,1"), ("dense", "-ngl 20 -ts 1,3"), ("dense", "-ngl 31 -ts 1,0"),

@@ -43,6 +43,13 @@ GPU_MARGIN = 0.05  # keep 5% of each GPU free (fragmentation, driver growth)
 GPU_OVERHEAD = 600 * 1024 * 1024  # CUDA context + cuBLAS workspace per GPU: ~0.6 GiB (typical, not measured here)
 RAM_RESERVE_FRACTION, RAM_RESERVE_MIN = 0.10, 4 * 1024**3  # leave max(10%, 4 GiB) to the OS and page cache
 _INPUT = ("token_embd.", "position_embd.", "token_types.")  # LLM_TENSOR_LAYER_INPUT
+# ggml-cuda (also built as ROCm's HIP backend) allocates more than ggml_nbytes: a quantized tensor's last
+# row padded to MATRIX_ROW_PADDING columns (ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alloc_size),
+# then each tensor rounded up to the buffer type's 128-byte alignment (ggml-alloc.c, `GGML_PAD(size,
+# alignment)`). Checked on an H200 (bench/gpu/README.md): 92.17, 90.05, 17,524.43 and 9,154.43 MiB, as logged.
+CUDA_ROW_PADDING = 512
+CUDA_ALIGNMENT = 128
+PADDED_BACKENDS = ("cuda", "rocm")
 _FIRST_LAYER = ("token_embd_norm.", "rope_freqs.", "rope_factors_")  # repeating-layer tensors without a block number
 
 
@@ -163,6 +170,14 @@ class _Tensor:
     layer: int  # block index; n_layer for the output layer; -1 for the input layer
     is_expert: bool
     shares_input: bool = False  # the tied output's copy of token_embd: no extra memory on token_embd's own device
+    cuda_bytes: int = 0  # what a CUDA/ROCm buffer allocates for it (CUDA_ROW_PADDING, CUDA_ALIGNMENT)
+
+
+def _cuda_bytes(t: TensorSpec) -> int:
+    size = t.n_bytes
+    if t.ggml_type.block_size > 1 and t.shape and t.shape[0] % CUDA_ROW_PADDING:
+        size += t.ggml_type.row_bytes(CUDA_ROW_PADDING - t.shape[0] % CUDA_ROW_PADDING)
+    return -(-size // CUDA_ALIGNMENT) * CUDA_ALIGNMENT
 
 
 def _tensors(tensors: list[TensorSpec], n_layer: int) -> list[_Tensor]:
@@ -176,11 +191,12 @@ def _tensors(tensors: list[TensorSpec], n_layer: int) -> list[_Tensor]:
             layer = -1
         else:
             layer = n_layer
-        out.append(_Tensor(t.name, t.n_bytes, layer, "_exps" in t.name))
+        out.append(_Tensor(t.name, t.n_bytes, layer, "_exps" in t.name, cuda_bytes=_cuda_bytes(t)))
     if not any(t.name == "output.weight" for t in tensors):
         embd = next((t for t in tensors if t.name == "token_embd.weight"), None)
         if embd is not None:
-            out.append(_Tensor(embd.name, embd.n_bytes, n_layer, False, shares_input=True))
+            out.append(_Tensor(embd.name, embd.n_bytes, n_layer, False, shares_input=True,
+                               cuda_bytes=_cuda_bytes(embd)))
     return out
 
 
@@ -232,17 +248,19 @@ class Placer:
     def _weights(self, layer_dev: list[int], overrides: list[TensorOverride]) -> dict[int, _Held]:
         """What each device (CPU = -1) holds: each tensor on its layer's device unless an override matches."""
         held = {dev: _Held() for dev in range(-1, self.n_gpus)}
+        padded = {g for g in range(self.n_gpus) if self.rig.gpus[g].backend in PADDED_BACKENDS}
         embd_dev = copy_dev = None
         copy_bytes = 0
         for t in self.tensors:
             dev = next((o.device for o in overrides if o.matches(t.name, t.layer)),
                        CPU if t.layer < 0 else layer_dev[t.layer])
+            size = t.cuda_bytes if dev in padded else t.n_bytes
             if t.shares_input:
-                copy_dev, copy_bytes = dev, t.n_bytes
+                copy_dev, copy_bytes = dev, size
             elif t.name == "token_embd.weight":
                 embd_dev = dev
             h = held[dev]
-            h.memory += t.n_bytes
+            h.memory += size
             if t.is_expert:
                 h.experts += t.n_bytes
                 h.expert_layers.add(t.layer)

@@ -122,6 +122,38 @@ ENTRIES: dict[str, dict] = {
         "config": _llama(4096, 14336, 32, 32, 8, 32768, 32768, False) | {"model_type": "mistral"},
         "reference": {**_name("7B"), "url": "https://mistral.ai/news/announcing-mistral-7b/"},
     },
+    "mistral-small-3.1-24b": {
+        "hf_repo": "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+        "source": "text_config of mistralai/Mistral-Small-3.1-24B-Instruct-2503 (https://huggingface.co/mistralai/"
+                  "Mistral-Small-3.1-24B-Instruct-2503/blob/main/config.json, as indexed in public docs and "
+                  f"{_COPY}: model_type mistral, 40 layers, hidden 5120, FFN 32768, 32 / 8 heads of 128, vocabulary "
+                  "131072, 131072 positions, no tie_word_embeddings key, so untied); the Pixtral vision encoder "
+                  "goes to mmproj, llama.cpp converts the text model as arch llama",
+        "config": _llama(5120, 32768, 40, 32, 8, 131072, 131072, False) | {"model_type": "mistral", "head_dim": 128},
+        "reference": {**_name("24B"), "url": "https://huggingface.co/mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+                      "note": "the figure of the model name and model card, vision encoder included"},
+        "gguf_params": {"total": "23.57B", "url": "https://github.com/lhl/strix-halo-testing/blob/5ee14b5b0ecf/llm-bench/Mistral-Small-3.1-24B-Instruct-2503-UD-Q4_K_XL/README.md", "counts": "file"},
+    },
+    "devstral-2-123b": {
+        "hf_repo": "mistralai/Devstral-2-123B-Instruct-2512",
+        "source": "mistralai/Devstral-2-123B-Instruct-2512 (https://huggingface.co/mistralai/Devstral-2-123B-Instruct-"
+                  "2512): its config.json was not read; an MLX Swift test in public code mirroring the config.json of "
+                  "mlx-community/Devstral-2-123B-Instruct-2512-4bit gives model_type ministral3 (Ministral3ForCausalLM: "
+                  "a Mistral decoder with YaRN rope and attention scaling, no extra tensors) and untied embeddings; "
+                  "the model card (copied in github.com/xormal/vllm DEVTRAL_README.md) gives a dense 123B with a 256k "
+                  "context (262,144 tokens at https://sg.langmart.ai/model-docs/models/mistralai_devstral-2-2512-"
+                  "free.html), and loads it with transformers' MistralForCausalLM. Dimensions as Mistral Large 2's "
+                  "params.json (https://huggingface.co/bullerwins/Mistral-Large-Instruct-2407-exl2_"
+                  "5.0bpw/blame/main/params.json: 88 layers, dim 12288, FFN 28672, 96 / 8 heads of 128) with the "
+                  "131072-entry Tekken vocabulary: the tensor table then gives exactly llama.cpp's 125.03 B for the "
+                  "real GGUF, which llama-bench prints as arch llama",
+        "unverified": ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                       "num_key_value_heads", "vocab_size"],
+        "config": _llama(12288, 28672, 88, 96, 8, 131072, 262144, False) | {"model_type": "mistral", "head_dim": 128},
+        "reference": {"total": "123B", "url": "https://huggingface.co/mistralai/Devstral-2-123B-Instruct-2512",
+                      "note": "the model card's Size (B Parameters), as copied in public code"},
+        "gguf_params": {"total": "125.03B", "url": "https://github.com/kyuz0/amd-r9700-ai-toolboxes/blob/8ad62bcda86d/benchmark/results/Devstral-2-123B-Instruct-2512-Q3_K_S-00001-of-00002__rocm-7.9__fa1__dual.log", "counts": "file"},
+    },
     "gemma-3-27b": {
         "hf_repo": "google/gemma-3-27b-it",
         "source": "github.com/google-deepmind/gemma gemma/gm/nn/_gemma.py Gemma3_27B (62 layers, embed 5376, hidden "
@@ -213,4 +245,6 @@ ALIASES: dict[str, str] = {
     "llama-3-70b-instruct": "llama-3-70b", "meta-llama-3-70b": "llama-3-70b", "llama3-70b": "llama-3-70b",
     "llama-3.2-3b-instruct": "llama-3.2-3b", "gemma-3-4b-it": "gemma-3-4b", "tinyllama-1.1b-chat": "tinyllama-1.1b",
     "qwen2.5-coder-7b": "qwen2.5-7b", "qwen2.5-coder-7b-instruct": "qwen2.5-7b",
+    "mistral-small-3.1-24b-instruct-2503": "mistral-small-3.1-24b", "mistral-small-3.1": "mistral-small-3.1-24b",
+    "devstral-2-123b-instruct-2512": "devstral-2-123b", "devstral-2": "devstral-2-123b",
 }
