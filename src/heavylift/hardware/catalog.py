@@ -52,12 +52,14 @@ class DeviceSpec:
         return self.fp16_flops * self.mma_share
 
 
-# Hopper (sm_90): its datasheet FP16 rate (4096 FLOP/clk per SM) is reached only through the
-# warpgroup wgmma instructions (e.g. github.com/waynehacking8/blackwell-tensorcore-kernels: "Hopper's
-# Tensor Core ceiling is only reachable through wgmma"); llama.cpp's kernels use mma.sync, whose rate
-# per SM and clock is Ampere's 2048 (A100: 108 SMs x 1.41 GHz x 2048 = 312 TFLOPS), half of Hopper's.
-# Checked on the Hopper rows of plan/data/public_measurements.csv: H100 PCIe Llama-3-8B pp512 (m0168)
-# predicted 1.94x its measurement without it, 0.97x with it; our H200 rows (split=ours) 2.2-2.7x -> 1.1-1.4x.
+# Hopper (sm_90): its datasheet FP16 rate (132 SMs x 4096 FLOP/clk on the H100 SXM) is reached only
+# through the warpgroup wgmma instructions (github.com/waynehacking8/blackwell-tensorcore-kernels
+# README: "Hopper's Tensor Core ceiling is only reachable through wgmma"); llama.cpp's quantized matmul
+# and flash-attention kernels issue mma.sync (ggml/src/ggml-cuda/mma.cuh). Assumed: mma.sync keeps
+# Ampere's 2048 FLOP/clk per SM (A100: 108 SMs x 1.41 GHz x 2048 = 312 TFLOPS), half the datasheet
+# rate. Checked on the Hopper rows of plan/data/public_measurements.csv: H100 PCIe Llama-3-8B pp512
+# (m0168) predicted 1.94x its measurement without it, 1.00x with it; our H200 rows (split=ours)
+# 2.2-2.7x -> 1.1-1.4x.
 HOPPER_MMA_SHARE = 0.5
 
 

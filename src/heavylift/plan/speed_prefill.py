@@ -33,7 +33,7 @@ def _sat(tokens: float, bp: BackendParams) -> float:
     return tokens / (tokens + bp.half_tokens)
 
 
-def _mm_flops(spec, geo: Geometry) -> float:
+def _mm_flops(spec: DeviceSpec, geo: Geometry) -> float:
     """The tensor rate a GPU's matmuls can reach: quantized weights go through llama.cpp's own MMQ
     kernels (mma.sync: DeviceSpec.kernel_flops); F16/BF16 weights through cuBLAS, which uses the whole
     chip (wgmma on Hopper). ggml-cuda.cu ggml_cuda_mul_mat picks between them."""
