@@ -13,13 +13,20 @@ routing with random router weights spreads tokens over the experts about evenly,
 routers do not quite do. Besides each header, a sparse full-size copy is left in FULL_DIR so that
 `heavylift plan` can read the very file that was timed.
 
+It also writes OUT_DIR/llama-src.tar.xz (the vendored llama.cpp source heavylift builds, without
+its models, docs and tests: 8 MB) and downloads heavylift's dependencies for the GPU machine's
+Python 3.12 into .whl/ (the versions installed here). Carry both folders (bench/gpu/README.md).
+
     python bench/gpu/make_kit.py [OUT_DIR (default .gpukit)] [FULL_DIR (default /tmp/gpukit-full)]
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import tarfile
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,18 +103,56 @@ def manifest_from_writer(full: Path, data_bytes: int) -> dict:
     return manifest(full)
 
 
+# heavylift's dependencies the GPU machine's image lacks (its package list: /work/.library/device/KINDS.md)
+WHEELS = ["pypdf", "python-docx", "beautifulsoup4", "soupsieve", "jsonschema", "jsonschema-specifications",
+          "referencing", "rpds-py", "gguf", "starlette", "uvicorn", "httptools", "python-multipart"]
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+             "manylinux1_x86_64"]
+SOURCE_SKIP = {"models", "docs", "tests", "benches", "media", "gguf-py", "examples", ".git", "node_modules"}
+
+
+def engine_tarball(out: Path) -> Path:
+    """The vendored llama.cpp source `heavylift setup` builds, without what the build does not read."""
+    from heavylift.setup.engine_build import LLAMA_CPP_COMMIT, _extract_source
+
+    source = _extract_source(print)
+    target = out / "llama-src.tar.xz"
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = Path(info.name).parts
+        return None if (len(parts) > 1 and parts[1] in SOURCE_SKIP) or "node_modules" in parts else info
+
+    with tarfile.open(target, "w:xz") as tar:
+        tar.add(source, arcname=f"llama.cpp-{LLAMA_CPP_COMMIT}", filter=keep)
+    return target
+
+
+def download_wheels(dest: Path) -> None:
+    """pip download of the versions installed here, for CPython 3.12 on manylinux x86-64."""
+    pins = [f"{name}=={metadata.version(name)}" for name in WHEELS]
+    platforms = [a for p in PLATFORMS for a in ("--platform", p)]
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(dest), *pins],
+                   check=True)
+
+
 def main() -> int:
     global FULL
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".gpukit")
     FULL = Path(sys.argv[2]) if len(sys.argv) > 2 else FULL
     out.mkdir(parents=True, exist_ok=True)
     FULL.mkdir(parents=True, exist_ok=True)
+    from heavylift import paths
     from heavylift.models.default_model import install_default_model
+    from heavylift.models.moe_upcycle import upcycle, upcycle_cache_path
 
     manifests = {}
-    fixture = sorted(Path.home().glob(".cache/heavylift/moe-upcycle/*4x-top2*.gguf"))
-    manifests["smollm2-clone"] = copy_header(install_default_model()[0], out, "smollm2-clone")
-    manifests["moe4x-clone"] = copy_header(fixture[0], out, "moe4x-clone")
+    dense = install_default_model()[0]
+    fixture = upcycle_cache_path(dense, 4, 2, paths.cache_dir())  # the tests' 4-expert fixture
+    if not fixture.exists():
+        upcycle(dense, fixture, 4, 2)
+    manifests["smollm2-clone"] = copy_header(dense, out, "smollm2-clone")
+    manifests["moe4x-clone"] = copy_header(fixture, out, "moe4x-clone")
     for key, ftype, fid in CATALOG_MODELS:
         stem = f"{key}-{ftype}"
         manifests[stem] = write_catalog_skeleton(key, ftype, fid, out, stem)
@@ -116,6 +161,9 @@ def main() -> int:
         types = sorted({t["type"] for t in m["tensors"]})
         print(f"{stem}: {len(m['tensors'])} tensors, {m['size'] / 2**30:.2f} GiB, header "
               f"{m['data_offset'] / 2**20:.1f} MiB, types {' '.join(types)}")
+    print(f"engine source: {engine_tarball(out)}")
+    download_wheels(ROOT / ".whl")
+    print(f"wheels: {ROOT / '.whl'}")
     return 0
 
 
