@@ -40,6 +40,16 @@ def test_soldered_lpddr_bus_width() -> None:
     assert any("LPDDR5-6400" in a for a in parse_spec("0x, 8GB lpddr5, 8 cores").assumptions)
 
 
+def test_efficiency_cores() -> None:
+    # `4 little`: of the 8 cores, 4 are efficiency cores (Radxa Dragon Q6A: 4x Cortex-A55)
+    assert parse_spec("0x, 8GB, 8 cores, 4 little, neon").little_cores == 4
+    assert parse_spec("0x, 12 cores, 4 e-cores").little_cores == 4
+    assert parse_spec("0x, 12 cores, 4 little cores").little_cores == 4
+    assert parse_spec("radxa-dragon-q6a").little_cores == 4 and parse_spec("radxa-dragon-q8b").little_cores == 0
+    with pytest.raises(UsageError, match="little cores of 4 cores"):
+        parse_spec("0x, 4 cores, 8 little")
+
+
 def test_cpu_only_board_stands_for_its_spec() -> None:
     q8b = parse_spec("radxa-dragon-q8b")
     assert q8b.gpus == [] and q8b.cpu_cores == 8 and q8b.ram_bytes == 8 * GiB

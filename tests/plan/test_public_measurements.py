@@ -30,7 +30,7 @@ KV_TYPES = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_
 # Unified-memory rigs: Apple M-series ids, DGX Spark (GB10), Ryzen AI Max (Strix Halo).
 UNIFIED = re.compile(r"^(m\d[a-z0-9-]*|dgx-spark|ryzen-ai-max[a-z0-9-]*)$")
 DEVICE_ID = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-HW_TOKEN = re.compile(r"^(\d+(\.\d+)?(gb|tb)|(lp)?ddr[345]x?(-\d{4,5})?|\d+ch|\d+-bit|neon|avx2|avx512|\d+_cores|\d+_sockets|\d+(\.\d+)?gb/s|pcie[345]"
+HW_TOKEN = re.compile(r"^(\d+(\.\d+)?(gb|tb)|(lp)?ddr[345]x?(-\d{4,5})?|\d+ch|\d+-bit|neon|avx2|avx512|\d+_cores|\d+_sockets|\d+_little|\d+(\.\d+)?gb/s|pcie[345]"
                       r"|nvlink)$")
 REPO = Path(__file__).resolve().parents[2]
 MIN_PER_CLASS = {"gpu_dense": 60, "gpu_moe": 40, "hybrid_moe": 30, "cpu": 25, "unified": 25}
@@ -53,6 +53,11 @@ HW_AS_FIRST_RECORDED = {f"m0{n}": "1x a6000, 256GB ddr5-4800" for n in (*range(2
 # the Radxa Dragon Q8B / Q6A rows (m0406-m0410, m0414-m0416): SoC, RAM and cores from the boards'
 # documents (see their notes); the Framework 12 rows (m0411-m0413): the 8GB of RAM their source states
 HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x" for n in range(406, 417)}
+# the Cix P1 rows (m0402-m0405): its 4 efficiency cores and NEON (see their notes)
+HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x, 12 cores" for n in range(402, 406)}
+# the Radxa Dragon Q6A pp4096 rows added later (m0726, m0727) keep the split of their pp512 siblings
+# (m0414, m0416: one configuration, one side)
+HW_AS_FIRST_RECORDED |= {"m0726": "0x", "m0727": "0x"}
 
 
 def is_ours(row: dict[str, str]) -> bool:
@@ -148,7 +153,7 @@ def test_hw_spec_is_in_our_format(row):
     else:
         assert DEVICE_ID.match(first), "a single unified-memory device id"
     for part in rest:
-        for token in re.sub(r"(\d+) (cores|sockets)\b", r"\1_\2", part.lower()).split():
+        for token in re.sub(r"(\d+) (cores|sockets|little)\b", r"\1_\2", part.lower()).split():
             assert HW_TOKEN.match(token), (row["hw"], token)
 
 

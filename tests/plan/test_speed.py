@@ -15,6 +15,7 @@ from heavylift.plan.placement import LayerBytes, Placer
 from heavylift.plan.placement_flags import PlacementFlags
 from heavylift.plan.speed import SpeedEstimate, estimate
 from heavylift.plan.speed_cases import build_all, load_rows
+from heavylift.plan.speed_decode import compute_cores
 from heavylift.plan.speed_fit import summary
 from heavylift.plan.speed_params import PARAMS_FILE, SpeedParams
 
@@ -156,6 +157,21 @@ def test_cpu_bandwidth_channels_and_numa() -> None:
     assert one_socket.decode_tps < two_sockets.decode_tps < 1.9 * one_socket.decode_tps  # NUMA: not 2x
     measured = _est("llama-3.1-70b", "0x, 256GB 102GB/s, 64 cores", depth=0)
     assert measured.decode_tps > 0 and any("measured" in a for a in measured.assumptions)
+
+
+def test_arm_and_efficiency_cores_compute_slower() -> None:
+    """Per-core rates are x86 big cores' (CpuParams.neon_*_scale, little_core_share): an Arm board with
+    little cores is slower than its core count alone says; RAM fast enough that the cores bound it."""
+    x86 = _est("llama-3.2-3b", "0x, 8GB 200GB/s, 8 cores", depth=0)
+    arm = _est("llama-3.2-3b", "0x, 8GB 200GB/s, 8 cores, neon", depth=0)
+    little = _est("llama-3.2-3b", "0x, 8GB 200GB/s, 8 cores, 4 little, neon", depth=0)
+    assert little.decode_tps < arm.decode_tps < x86.decode_tps
+    assert little.prefill_tps < arm.prefill_tps < x86.prefill_tps
+    assert any("efficiency cores" in a for a in little.assumptions)
+    assert any("NEON" in a for a in arm.assumptions) and not any("NEON" in a for a in x86.assumptions)
+    # a unified SoC's CPU (Apple, GB10) keeps the rates: no fit row describes its cores
+    m2 = parse_spec("m2-ultra-192gb")
+    assert compute_cores(m2, SpeedParams.fitted().cpu) == m2.cpu_cores
 
 
 def test_rig_profile_overrides_defaults() -> None:

@@ -207,13 +207,17 @@ def _print_plan(p: Plan) -> None:
     for note in p.placement.notes:
         print(f"  note: {note}")
     s = p.speed
-    print(f"decode: ~{s.decode_tps:.1f} tok/s with {p.depth_tokens:,} tokens in the cache, ~{p.decode_tps_depth0:.1f} "
-          f"tok/s with an empty one (bandwidth roofline {s.roofline_decode_tps:.1f} tok/s; "
-          f"{s.bytes_per_token / 1e9:.2f} GB read per token)")
+    print(f"decode: ~{s.decode_tps:.1f} tok/s with {p.depth_tokens:,} tokens in the cache (bandwidth roofline there "
+          f"{s.roofline_decode_tps:.1f} tok/s; {s.bytes_per_token / 1e9:.2f} GB read per token), "
+          f"~{p.decode_tps_depth0:.1f} tok/s with an empty one")
     print(f"prefill: ~{s.prefill_tps:.0f} tok/s; time to first token for a {s.prompt_tokens:,}-token prompt: "
           f"{_duration(s.ttft_s)}")
-    print(f"power ~{p.power_w:.0f} W (TDP sum); GPUs' list price: "
-          + (f"${p.price_usd:,.0f}" if p.price_usd else "unknown"))
+    if p.placement.gpus:
+        print(f"power ~{p.power_w:.0f} W (TDP sum); GPUs' list price: "
+              + (f"${p.price_usd:,.0f}" if p.price_usd else "unknown"))
+    else:  # a CPU-only board of the catalog carries its measured power and price (assumptions say where from)
+        print(f"power ~{p.power_w:.0f} W" + (" (the board, measured)" if p.price_usd else " (assumed for the host)")
+              + "; price: " + (f"${p.price_usd:,.0f} (the board as tested)" if p.price_usd else "unknown"))
     print()
     print("llama-server " + " ".join(p.llama_server_args))
     n = len(p.placement.layer_device) - 1

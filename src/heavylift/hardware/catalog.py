@@ -270,6 +270,9 @@ class HostSpec:
     spec: str  # the --hw parts it stands for
     cores: str  # the core clusters, big to little
     source: str
+    power_w: float | None = None  # the whole board at the wall while llama-bench runs (measured, see power_source)
+    price_usd: float | None = None  # as tested
+    power_source: str = ""
 
 
 _RADXA_DOCS = "Radxa docs, {board} README spec table (github.com/radxa-docs/docs)"
@@ -279,12 +282,16 @@ HOSTS: dict[str, HostSpec] = {h.key: h for h in [
              "4x Kryo Prime @3.0 GHz + 4x Kryo Gold @2.4 GHz (Cortex-X1C @2.995 + Cortex-A78C @2.438 in sbc-bench)",
              _RADXA_DOCS.format(board="dragon/q8b") + ": 8 cores, LPDDR4X up to 4266 MT/s on a 128-bit bus "
              "(8 channels x 16-bit), up to 32GB; cores as measured by sbc-bench "
-             "(github.com/ThomasKaiser/sbc-bench/issues/141); 8GB as tested (github.com/geerlingguy/sbc-reviews/issues/108)"),
-    HostSpec("radxa-dragon-q6a", "Radxa Dragon Q6A (Qualcomm QCS6490), 8GB", "0x, 8GB lpddr5, 8 cores, neon",
+             "(github.com/ThomasKaiser/sbc-bench/issues/141); 8GB as tested (github.com/geerlingguy/sbc-reviews/issues/108)",
+             23.7, 209.0, "23.7 W average during llama-bench of TinyLlama 1.1B on the CPU "
+             "(github.com/geerlingguy/ai-benchmarks/issues/54); $209 as tested (sbc-reviews #108)"),
+    HostSpec("radxa-dragon-q6a", "Radxa Dragon Q6A (Qualcomm QCS6490), 8GB", "0x, 8GB lpddr5, 8 cores, 4 little, neon",
              "1x Kryo Gold Plus @2.7 GHz + 3x Kryo Gold @2.4 GHz + 4x Kryo Silver @1.9 GHz (Cortex-A78 / A55)",
              _RADXA_DOCS.format(board="dragon/q6a") + ": QCS6490, LPDDR5 4-16GB; the LPDDR5 speed and bus width "
              "are not stated there (the plan assumes them and says so); 8GB as tested "
-             "(github.com/geerlingguy/sbc-reviews/issues/85)"),
+             "(github.com/geerlingguy/sbc-reviews/issues/85)",
+             7.8, 141.39, "7.8 W during llama-bench of TinyLlama 1.1B on the CPU (github.com/geerlingguy/sbc-reviews/"
+             "issues/85); $141.39 as tested (geerlingguy/sbc-reviews web/data/results.yml)"),
 ]}
 
 
@@ -339,4 +346,5 @@ def print_devices(as_json: bool = False) -> None:
     print("aliases: " + ", ".join(f"{a}={k}" for a, k in sorted(DEVICE_ALIASES.items())))
     print("\nCPU-only boards (`--hw ID` stands for the spec shown; add parts to override, e.g. `, 16GB`):")
     for h in HOSTS.values():
-        print(f"  {h.key}: {h.spec}  -- {h.name}; cores: {h.cores}; source: {h.source}")
+        power = f"; {h.power_w:g} W, ${h.price_usd:g} ({h.power_source})" if h.power_w else ""
+        print(f"  {h.key}: {h.spec}  -- {h.name}; cores: {h.cores}; source: {h.source}{power}")

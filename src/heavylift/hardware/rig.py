@@ -30,6 +30,7 @@ class Rig:
     sockets: int = 1  # CPU sockets (NUMA nodes): decode bandwidth does not add up across them
     ram_bandwidth_measured: bool = False  # the user gave a measured figure ("102GB/s"): no efficiency on it
     cpu_simd: str = "avx2"  # widest SIMD the CPU has (avx2 | avx512 | neon): its FLOP/cycle
+    little_cores: int = 0  # of cpu_cores, the efficiency cores (Arm LITTLE, Intel E-cores)
     # A calibrated machine profile's constants; None = the speed model's fitted defaults.
     speed_params: SpeedParams | None = None
 

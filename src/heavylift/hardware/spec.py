@@ -7,6 +7,7 @@ A spec is comma-separated parts, each one of:
   `8GB lpddr4x-4266 128-bit` soldered LPDDR: the bus width in bits instead of channels (128-bit = 2ch)
   `102GB/s`                 a MEASURED RAM bandwidth (e.g. STREAM triad), used instead of the peak
   `64 cores`, `2 sockets`   physical CPU cores (all sockets) and sockets; `avx512` / `avx2` / `neon`
+  `4 little`                of those cores, the efficiency cores (Arm LITTLE: Cortex-A55/A520; Intel E-cores)
   `pcie3|pcie4|pcie5|nvlink` the links; `cuda|rocm|vulkan|metal|sycl` the llama.cpp backend
   `120GB gpu`               unified memory: the share the GPU may use (Metal wired limit, GTT size)
 """
@@ -28,6 +29,7 @@ from heavylift.hardware.catalog import (
     RAM_DEFAULTS,
     DeviceSpec,
     GiB,
+    HostSpec,
     closest,
 )
 from heavylift.hardware.rig import Rig, ram_bandwidth
@@ -47,6 +49,7 @@ _CH = re.compile(r"^(\d+)\s*-?(?:ch|chan|channel|channels)$")
 _BUS = re.compile(r"^(\d+)\s*-?bits?$")  # a memory bus width: 64 bits = one channel of the arithmetic
 _CORES = re.compile(r"^(\d+)\s*-?(?:c|cores?)$")
 _SOCKETS = re.compile(r"^(\d+)\s*-?(?:s|sockets?|numa)$")
+_LITTLE = re.compile(r"^(\d+)\s*-?(?:little|e-?cores?|efficiency)(?:\s*-?cores?)?$")
 
 
 def _norm(text: str) -> str:
@@ -73,6 +76,8 @@ class _Parts:
     channels: int | None = None
     measured_gbs: float | None = None
     cores: int | None = None
+    little: int = 0
+    host: HostSpec | None = None  # a CPU-only board of the catalog: its measured power and price
     sockets: int | None = None
     simd: str | None = None
     link: str | None = None
@@ -101,6 +106,9 @@ def _parse_part(part: str, raw: str, p: _Parts) -> None:
     if part.startswith("nvlink"):
         p.link = "nvlink"
         return
+    if (c := _LITTLE.match(part)):
+        p.little = int(c.group(1))
+        return
     if part in BACKENDS and part != "cpu":
         p.backend = part
         return
@@ -110,6 +118,7 @@ def _parse_part(part: str, raw: str, p: _Parts) -> None:
     if (host := HOSTS.get(_norm(part))) is not None:  # a CPU-only board: its spec parts
         for sub in host.spec.split(","):
             _parse_part(sub.strip().lower(), f"{raw} ({sub.strip()})", p)
+        p.host = host
         return
     m = _GPU.match(part)
     dev = _device(m.group(2)) if m else None
@@ -171,7 +180,7 @@ def _not_understood(raw: str, name: str) -> None:
     near = closest(_norm(name))
     hint = f"did you mean {', '.join(near)}? " if near else ""
     raise UsageError(f"hardware spec part {raw!r} not understood; {hint}devices: heavylift plan --list-hardware; "
-                     "other parts look like '256GB ddr5-6000 2ch', '102GB/s', '16 cores', '2 sockets', 'pcie4'")
+                     "other parts look like '256GB ddr5-6000 2ch', '102GB/s', '16 cores', '4 little', '2 sockets', 'pcie4'")
 
 
 def _join_numbers(tokens: list[str]) -> list[str]:
@@ -236,9 +245,16 @@ def build_rig(description: str, p: _Parts) -> Rig:
         gpu_link = {"a100-40gb": "nvlink3", "a100-80gb": "nvlink3", "h100": "nvlink4", "h200": "nvlink4"}.get(
             p.gpus[0].key if p.gpus else "", "nvlink-bridge")
     simd = p.simd or "avx2"
-    return Rig(description, p.gpus, int(ram_gb * GiB), bw, cores, cores * DEFAULT_GHZ * 1e9 * FLOP_PER_CYCLE[simd],
-               LINKS[host_link][0], LINKS[gpu_link][0], host_link, gpu_link, ram_source, assumptions,
-               sockets=sockets, ram_bandwidth_measured=bool(p.measured_gbs), cpu_simd=simd)
+    if p.little > cores:
+        raise UsageError(f"{description!r}: {p.little} little cores of {cores} cores; the little cores are "
+                         "counted in the cores ('8 cores, 4 little')")
+    rig = Rig(description, p.gpus, int(ram_gb * GiB), bw, cores, cores * DEFAULT_GHZ * 1e9 * FLOP_PER_CYCLE[simd],
+              LINKS[host_link][0], LINKS[gpu_link][0], host_link, gpu_link, ram_source, assumptions,
+              sockets=sockets, ram_bandwidth_measured=bool(p.measured_gbs), cpu_simd=simd, little_cores=p.little)
+    if p.host is not None and p.host.power_w:
+        rig.host_tdp_w, rig.host_price_usd = p.host.power_w, p.host.price_usd
+        assumptions.append(f"{p.host.name}: {p.host.power_w:g} W, ${p.host.price_usd:g} ({p.host.power_source})")
+    return rig
 
 
 def _unified_rig(description: str, dev: DeviceSpec, p: _Parts, assumptions: list[str]) -> Rig:

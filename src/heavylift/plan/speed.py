@@ -40,6 +40,7 @@ from heavylift.plan.placement import LayerBytes, Placement
 from heavylift.plan.speed_decode import (
     Geometry,
     Layout,
+    compute_cores,
     cpu_fa_f16_kernels,
     decode_step,
     geometry,
@@ -124,8 +125,10 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         ram, core = host_rates(rig, c)
         numa = f", {rig.sockets} sockets (NUMA: +{c.numa_gain:.0%} per extra socket)" if rig.sockets > 1 else ""
         bw = "measured" if rig.ram_bandwidth_measured else f"{c.bw_eff:.0%} of peak"
+        n_eq = compute_cores(rig, c)
+        equiv = f" (= {n_eq:.1f} x86 big cores)" if abs(n_eq - (rig.cpu_cores or 1)) > 1e-9 else ""
         out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
-                   f"{rig.cpu_simd.upper()} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
+                   f"{rig.cpu_simd.upper()}{equiv} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
                    f"read from RAM at {c.expert_eff:.0%} of that plus {c.moe_layer_s * 1e6:.0f} us per MoE layer, "
                    f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, "
                    + (f"flash attention over the KV cache at {c.fa_flops_per_core / 1e9:.1f} GFLOP/s per thread ("
@@ -135,6 +138,14 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
                    + "; prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
         sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
+        if rig.little_cores:
+            out.append(f"CPU: {rig.little_cores} of the {rig.cpu_cores} cores are efficiency cores, each counted as "
+                       f"{c.little_core_share:.0%} of a big core")
+            sources.append(f"cpu.little_core_share: {p.source('cpu.little_core_share')}")
+        if rig.cpu_simd == "neon" and not rig.is_unified:
+            out.append(f"CPU: Arm cores (NEON) at {c.neon_decode_scale:.0%} (decode) and {c.neon_prefill_scale:.0%} "
+                       "(prefill) of the per-core rates above, which describe x86 desktop and server cores")
+            sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("neon_decode_scale", "neon_prefill_scale")]
     if lay.n_gpu and (lay.host in lay.layer or lay.host in lay.experts) and not rig.is_unified:
         out.append(f"prefill streams RAM-resident weights to GPU 0 over {rig.host_link} once per "
                    f"{cfg.n_ubatch_eff}-token ubatch (llama.cpp op offload, ubatches of >= {MIN_OFFLOAD_BATCH} tokens)")

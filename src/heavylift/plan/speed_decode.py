@@ -100,12 +100,14 @@ def cpu_fa_f16_kernels(cfg: ContextConfig, old_build: bool = False) -> bool:
 
 
 def cpu_fa_decode_s(work: TokenWork, cfg: ContextConfig, cpu: CpuParams, cores: float, attn_flops: float,
-                    depth: int, old_build: bool = False) -> float:
+                    depth: int, old_build: bool = False, n_threads: int | None = None) -> float:
     """Seconds of flash-attention compute per decode step on the CPU (CpuParams.fa_flops_per_core):
-    all cores on the split-KV path, else one query head per thread."""
+    all cores on the split-KV path, else one query head per thread. `cores`: compute_cores' big-core
+    equivalents of the `n_threads` threads (default: as many)."""
     split = cpu_fa_f16_kernels(cfg, old_build) and depth >= FA_SPLIT_MIN_KV
-    threads = cores if split else min(cores, float(max(1, work.n_head)))
-    return attn_flops / (threads * cpu.fa_flops_per_core)
+    n = float(n_threads or cores)
+    busy = 1.0 if split else min(1.0, max(1, work.n_head) / n)  # the share of threads that have a head
+    return attn_flops / (cores * busy * cpu.fa_flops_per_core)
 
 
 def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, depth: int, b: int,
@@ -167,7 +169,8 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         time_s += n_moe_host * p.cpu.moe_layer_s
         cores = compute_cores(rig, p.cpu)
         if cfg.flash_attn:  # the KV cache streams from RAM while the kernel computes over it
-            time_s += max(kv[h] / ram, cpu_fa_decode_s(w, cfg, p.cpu, cores, attn[h], depth, old_build))
+            time_s += max(kv[h] / ram, cpu_fa_decode_s(w, cfg, p.cpu, cores, attn[h], depth, old_build,
+                                                             rig.cpu_cores))
         else:
             time_s += kv[h] / min(ram, cores * p.cpu.kv_bps_per_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s
@@ -183,9 +186,16 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     return _Step(time_s, roof_s, total / b if b else total)
 
 
-def compute_cores(rig: Rig, cpu: CpuParams) -> float:
-    """Cores that compute (llama.cpp's threads; the spec's cores)."""
-    return float(rig.cpu_cores or 1)
+def compute_cores(rig: Rig, cpu: CpuParams, phase: str = "decode") -> float:
+    """The computing cores (llama.cpp's threads; the spec's cores) in big x86 cores, the unit of the
+    per-core rates: an efficiency core counts CpuParams.little_core_share of one, and an Arm core
+    (NEON, not a unified SoC's) CpuParams.neon_decode_scale / neon_prefill_scale of one."""
+    n = float(rig.cpu_cores or 1)
+    little = min(float(rig.little_cores), n)
+    cores = n - little + little * cpu.little_core_share
+    if rig.cpu_simd == "neon" and not rig.is_unified:
+        cores *= cpu.neon_prefill_scale if phase == "prefill" else cpu.neon_decode_scale
+    return cores
 
 
 def host_rates(rig: Rig, cpu: CpuParams) -> tuple[float, float]:

@@ -49,18 +49,21 @@ _CPU_KEYS = {
     "prefill_flops_per_core": (1.0, 5e9, 500e9), "attn_nofa_eff": (0.7, 0.05, 2.0), "layer_s": (1.5, 1e-7, 1e-3),
     "attn_fa_eff": (0.7, 0.05, 2.0), "attn_fa_vec_eff": (0.7, 0.01, 2.0), "moe_half_tokens": (1.0, 0.5, 4096.0), "recurrent_layer_s": (3.0, 1e-7, 5e-3),
     "numa_gain": (0.7, 0.0, 1.0),
+    "neon_decode_scale": (1.0, 0.05, 1.5), "neon_prefill_scale": (1.0, 0.05, 1.5), "little_core_share": (1.0, 0.05, 1.0),
 }
 PRIOR_WEIGHT = 1.0  # a constant's prior counts like one row at e^sigma error
 
 
 # quant-family factors (K-quants are the reference, fixed at 1): (sigma, lower, upper)
 _QUANT = (0.5, 0.2, 3.0)
+_QUANT_WIDE = {"qd.cpu.f16": (0.5, 0.5, 6.0)}  # a per-weight prior of 3.56 (plan/speed_params.py)
 
 
 def fit_keys() -> list[tuple[str, float, float, float]]:
     keys = [(f"{b}.{k}", *v) for b in GPU_BACKENDS for k, v in _BACKEND_KEYS.items()]
     keys += [(f"cpu.{k}", *v) for k, v in _CPU_KEYS.items()]
-    return keys + [(f"{kind}.{dev}.{fam}", *_QUANT) for kind in ("qd", "qp") for dev in ("gpu", "cpu")
+    return keys + [(f"{kind}.{dev}.{fam}", *_QUANT_WIDE.get(f"{kind}.{dev}.{fam}", _QUANT))
+                   for kind in ("qd", "qp") for dev in ("gpu", "cpu")
                    for fam in QUANT_FAMILIES if fam != "k"]
 
 
@@ -98,6 +101,10 @@ def _uses(case: Case, key: str) -> bool:
             return False
         return on_cpu if dev == "cpu" else bool(case.rig.gpus)
     if group == "cpu":
+        if key.startswith("cpu.neon_"):
+            return on_cpu and case.rig.cpu_simd == "neon" and not case.rig.is_unified
+        if key == "cpu.little_core_share":
+            return on_cpu and case.rig.little_cores > 0
         return on_cpu
     return any(g.backend == group for g in case.rig.gpus)
 

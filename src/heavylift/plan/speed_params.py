@@ -120,6 +120,19 @@ class CpuParams:
     recurrent_layer_s: float = 200e-6  # a recurrent layer's extra cost per token (decode)
     # fixed cost per layer per token on the CPU (thread barriers between ops)
     layer_s: float = 10e-6
+    # The per-core rates above describe the x86 desktop and server cores (AVX2 / AVX-512) of most
+    # rows. An Arm core with NEON (`neon` in --hw, not a unified SoC's) computes at these fractions
+    # of them: decode (weight bytes/s, KV and attention rates) and prefill (matmul FLOP/s). Prior
+    # 0.25 = SIMD width x clock: NEON's 2 x 128-bit FMA pipes against AVX2's 2 x 256-bit
+    # (hardware/spec.py FLOP_PER_CYCLE 16 vs 32), at the 2.0-3.0 GHz of SBC and laptop Arm cores
+    # against the 4.5-5.7 GHz boost of the desktop cores the per-core rates come from (Ryzen 9 7950X,
+    # Threadripper PRO 5975WX rows): 0.5 x 2.5 / 5.0.
+    neon_decode_scale: float = 0.25
+    neon_prefill_scale: float = 0.25
+    # an efficiency core (`4 little` in --hw: Arm LITTLE such as Cortex-A55/A520, Intel E-cores) computes
+    # at this fraction of a big core's rate. Prior 0.3: a 64-bit SIMD datapath (128-bit ops at half
+    # rate), in order, at ~0.75 of the big cores' clock. Threads fill the big cores first.
+    little_core_share: float = 0.3
 
 
 # Weight types by the matmul kernels llama.cpp runs for them: F16/BF16 (cuBLAS / mul_mm f16), Q8_0,
@@ -169,11 +182,22 @@ def cpu_vec_dot_only(ftype: str | None) -> bool:
 # IQ3_XXS 9.07 at 3.06, IQ3_S 7.95 at 3.44, IQ2_XXS 11.66 at 2.06 bpw: bytes/s ratios 0.40, 0.38,
 # 0.37, 0.36, 0.32. ik_llama.cpp PR #154 ("sub-4 bpw i-quants have a terrible CPU performance")
 # agrees (~0.4 of Q4_K_S), but is a fork's table and not used.
-QUANT_DECODE_PRIORS = {"cpu.iq": 0.37}
+# cpu.f16 / cpu.q8 decode: a core's mat-vec work is per weight (load, convert or unpack, multiply-add),
+# and F16/BF16 (ggml_vec_dot_f16 / _bf16: a conversion and an FMA per weight) and Q8_0
+# (ggml_vec_dot_q8_0_q8_0: int8 dot products, no unpacking) cost no more per weight than a K-quant's
+# nibble unpacking and scaling. So a core gets through the same weights per second, i.e. more bytes:
+# 16 / 4.5 = 3.56x (F16/BF16) and 8.5 / 4.5 = 1.89x (Q8_0) the bytes of Q4_K (4.5 bits per weight).
+QUANT_DECODE_PRIORS = {"cpu.iq": 0.37, "cpu.f16": 16 / 4.5, "cpu.q8": 8.5 / 4.5}
 PRIOR_SOURCES = {
     "qd.cpu.iq": "prior from a public source, no fit row depends on it: ggml-org/llama.cpp PR #27402 "
                  "(AVX2 -ub 8 table, before column): IQ1_S..IQ3_M vec_dot reach ~0.37 of IQ4_XS's "
                  "weight bytes/s (plan/speed_params.py QUANT_DECODE_PRIORS)",
+    "qd.cpu.f16": "prior, no fit row depends on it: the same weights per second per core as Q4_K, so "
+                  "16 / 4.5 = 3.56x its bytes (ggml_vec_dot_f16/_bf16 convert and FMA per weight; "
+                  "plan/speed_params.py QUANT_DECODE_PRIORS)",
+    "qd.cpu.q8": "prior, no fit row depends on it: the same weights per second per core as Q4_K, so "
+                 "8.5 / 4.5 = 1.89x its bytes (ggml_vec_dot_q8_0_q8_0: int8 dots, no unpacking; "
+                 "plan/speed_params.py QUANT_DECODE_PRIORS)",
 }
 
 

@@ -99,7 +99,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
     times = [0.0] * (units + 1)
     roof = 0.0
     offload = lay.n_gpu > 0 and u >= MIN_OFFLOAD_BATCH
-    cpu_rate = compute_cores(rig, p.cpu) * p.cpu.prefill_flops_per_core
+    cpu_rate = compute_cores(rig, p.cpu, "prefill") * p.cpu.prefill_flops_per_core
     # the CPU's attention: the tiled flash-attention kernel, its one-query-row kernel, or no FA
     if not cfg.flash_attn:
         cpu_attn_eff = p.cpu.attn_nofa_eff
