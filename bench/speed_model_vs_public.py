@@ -30,7 +30,7 @@ TARGETS = {"decode": (0.25, 2.0), "prefill": (0.35, None)}
 def placement_text(c: Case) -> str:
     lay, row = c.geo.layout, c.row
     if not c.rig.gpus:
-        return f"CPU {c.rig.cpu_cores}t"
+        return f"CPU {sum(c.rig.threads())}t"
     gpus = f"{lay.n_gpu} GPU" if lay.n_gpu == 1 else f"{lay.n_gpu} GPUs"
     if c.rig.is_unified:
         return "unified"

@@ -50,6 +50,32 @@ def test_efficiency_cores() -> None:
         parse_spec("0x, 4 cores, 8 little")
 
 
+def test_llamacpp_threads_on_hybrid_cpus() -> None:
+    # Rig.threads: llama.cpp's default -t (common.cpp common_cpu_get_num_math) and a given -t
+    x86 = parse_spec("0x, 20 cores, 12 little")
+    assert x86.threads() == (8, 0)  # x86 Linux: the P-cores only
+    assert parse_spec("0x, 8 cores, 4 little, neon").threads() == (4, 4)  # Arm: every core
+    x86.n_threads = 10
+    assert x86.threads() == (8, 2)  # the big cores first
+    x86.n_threads = 64
+    assert x86.threads() == (8, 12)  # one thread per core at most
+
+
+def test_efficiency_cores_from_sysfs(tmp_path) -> None:
+    from heavylift.hardware.local import efficiency_cores
+
+    assert efficiency_cores(tmp_path) == (0, "")
+    cpu = tmp_path / "devices" / "system" / "cpu"
+    for i, cap in enumerate([284, 284, 284, 284, 1024, 1024, 1024, 1024]):  # 4x A55 + 4 big (QCS6490-like)
+        (cpu / f"cpu{i}").mkdir(parents=True)
+        (cpu / f"cpu{i}" / "cpu_capacity").write_text(f"{cap}\n")
+    assert efficiency_cores(tmp_path)[0] == 4
+    atom = tmp_path / "devices" / "cpu_atom"
+    atom.mkdir(parents=True)
+    (atom / "cpus").write_text("16-23,28\n")  # an Intel hybrid's E-cores, as the kernel lists them
+    assert efficiency_cores(tmp_path) == (9, "Intel E-cores (/sys/devices/cpu_atom/cpus)")
+
+
 def test_cpu_only_board_stands_for_its_spec() -> None:
     q8b = parse_spec("radxa-dragon-q8b")
     assert q8b.gpus == [] and q8b.cpu_cores == 8 and q8b.ram_bytes == 8 * GiB

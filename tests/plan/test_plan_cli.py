@@ -128,6 +128,20 @@ def test_evaluate_given_flags_against_the_planners_own():
     assert shallow["decode_tps"] == shallow["decode_tps_depth0"] > 0
 
 
+def test_threads_flag_and_llamacpp_default_threads_on_a_hybrid_cpu():
+    """-t after `--` sets the CPU threads; without it llama.cpp's default leaves an x86 hybrid CPU's
+    E-cores out (common.cpp common_cpu_get_num_math), an Arm SoC's LITTLE cores in."""
+    hw = "0x, 32GB ddr5-5600 2ch, 20 cores, 12 little"
+    default = _json("llama-3.2-3b", "--hw", hw, "--depth", "0")
+    all20 = _json("llama-3.2-3b", "--hw", hw, "--depth", "0", "--", "-t", "20")
+    four = _json("llama-3.2-3b", "--hw", hw, "--depth", "0", "--", "-t", "4")
+    assert any("default -t: 8 big + 0 efficiency" in a for a in default["assumptions"])
+    assert any("-t 20: 8 big + 12 efficiency" in a for a in all20["assumptions"])
+    assert four["prefill_tps"] < default["prefill_tps"] < all20["prefill_tps"]
+    arm = _json("llama-3.2-3b", "--hw", "0x, 8GB lpddr5, 8 cores, 4 little, neon", "--depth", "0")
+    assert any("default -t: 4 big + 4 efficiency" in a for a in arm["assumptions"])
+
+
 def test_human_output_for_flags_that_overflow():
     proc = run_cli("plan", "qwen3-235b-a22b", "--hw", "2x rtx-4090, 256GB ddr5-6000 2ch", "--ctx", "32768",
                    "-ngl", "95", "-ts", "1,1")

@@ -287,7 +287,8 @@ def calibrate(models: list[str], *, prompt: int = 512, gen: int = 32, depths: li
     load = load_average()
     runs, commands = measure(models, prompt, gen, depths, repeats, threads, say, rounds)
     rig_before = detect_local(calibrated=False)
-    rig = dataclasses.replace(rig_before, ram_bandwidth_bps=info.triad_bandwidth_bps, cpu_cores=threads)
+    rig = dataclasses.replace(rig_before, ram_bandwidth_bps=info.triad_bandwidth_bps, cpu_cores=threads,
+                              n_threads=threads)  # llama-bench ran with -t threads
     after_load = load_average()
     worst_load = max(x for x in (load, after_load, 0.0) if x is not None)
     prof = fit_profile(runs, rig, info.fingerprint, info.cpu_model, threads, info.triad_bandwidth_bps,

@@ -131,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     if args.uncalibrated and args.hw.strip().lower() != "local":
         raise UsageError("--uncalibrated applies to --hw local (a calibrated profile is this machine's only)")
     rig = parse_hw(args.hw, calibrated=not args.uncalibrated)
+    if req.n_threads is not None:
+        rig.n_threads = req.n_threads
     plans = []
     for m in req.models:
         src = resolve(m, args.quant)

@@ -31,12 +31,26 @@ class Rig:
     ram_bandwidth_measured: bool = False  # the user gave a measured figure ("102GB/s"): no efficiency on it
     cpu_simd: str = "avx2"  # widest SIMD the CPU has (avx2 | avx512 | neon): its FLOP/cycle
     little_cores: int = 0  # of cpu_cores, the efficiency cores (Arm LITTLE, Intel E-cores)
+    n_threads: int | None = None  # llama.cpp's -t; None = its default (threads())
     # A calibrated machine profile's constants; None = the speed model's fitted defaults.
     speed_params: SpeedParams | None = None
 
     @property
     def is_unified(self) -> bool:
         return any(g.kind == "unified" for g in self.gpus)
+
+    def threads(self) -> tuple[int, int]:
+        """(big, little) cores llama.cpp computes on. -t fills the big cores first (as Linux's
+        scheduler does), one thread per core at most. Without -t, llama.cpp's default
+        (common/common.cpp common_cpu_get_num_math): on x86 Linux a hybrid CPU's P-cores only
+        ("efficiency cores harm lockstep threading"), elsewhere every physical core."""
+        cores = self.cpu_cores or 1
+        little = min(self.little_cores, cores)
+        big = cores - little
+        if self.n_threads is None:
+            return (big, 0) if little and big and self.cpu_simd != "neon" else (big, little)
+        n = min(self.n_threads, cores)
+        return min(n, big), max(0, n - big)
 
     @property
     def tdp_w(self) -> float:

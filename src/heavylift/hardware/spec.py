@@ -293,13 +293,16 @@ def _cpu_facts() -> tuple[str, int]:
 def detect_local(calibrated: bool = True) -> Rig:
     """This machine: physical cores and RAM (psutil: Linux and macOS alike), GPUs (nvidia-smi if present).
     calibrated: with this machine's speed profile when `heavylift bench --calibrate` stored one."""
-    from heavylift.hardware.local import physical_cores, total_memory_bytes
+    from heavylift.hardware.local import efficiency_cores, physical_cores, total_memory_bytes
 
     cores, counted = physical_cores()
+    little, how = efficiency_cores()
+    little = min(little, cores)
     ram = total_memory_bytes()
     simd, sockets = _cpu_facts()
     gpus: list[DeviceSpec] = []
-    notes = [f"CPU: {cores} {counted}, {simd.upper()}, {sockets} socket(s)",
+    notes = [f"CPU: {cores} {counted}, {simd.upper()}, {sockets} socket(s)"
+             + (f", {little} of them efficiency cores: {how}" if little else ""),
              f"RAM: {ram / GiB:.1f} GiB (psutil)",
              "RAM bandwidth not measured here: assumed DDR5-4800 x 2 channels (`heavylift bench --calibrate` "
              "measures it)",
@@ -319,7 +322,7 @@ def detect_local(calibrated: bool = True) -> Rig:
             gpus.append(dataclasses.replace(base, memory_bytes=int(mem_mib) * 1024 * 1024))
             notes.append(f"GPU: {name}, {mem_mib} MiB (nvidia-smi)")
     parts = _Parts(gpus=gpus, ram_gb=ram / GiB if ram else None, ddr="ddr5", mts=4800, channels=2, cores=cores,
-                   sockets=sockets, simd=simd, link="pcie4")
+                   little=little, sockets=sockets, simd=simd, link="pcie4")
     rig = build_rig("local", parts)
     rig.assumptions = notes + rig.assumptions
     if calibrated:

@@ -1,6 +1,6 @@
 """What to plan: heavylift's own plan options merged with llama-server flags pasted after `--`.
 
-`heavylift plan MODEL --hw ... -- -ngl 99 -ot exps=CPU -c 32768 -np 2 -fa on -ctk q8_0` plans
+`heavylift plan MODEL --hw ... -- -ngl 99 -ot exps=CPU -c 32768 -np 2 -fa on -ctk q8_0 -t 8` plans
 exactly that command line. A setting given both ways must agree; flags the plan does not model
 are listed (they reach llama-server unchanged when the user serves with them).
 """
@@ -27,6 +27,7 @@ class PlanRequest:
     flash_attn: bool | None = None
     kv_unified: bool | None = None
     flags: PlacementFlags = field(default_factory=PlacementFlags)
+    n_threads: int | None = None  # -t after `--`: the CPU threads (Rig.n_threads); None = llama.cpp's default
     ignored: list[str] = field(default_factory=list)  # notes on pasted flags the plan does not model
 
     @property
@@ -72,6 +73,8 @@ def merge_flags(req: PlanRequest, extra: list[str]) -> PlanRequest:
                 raise UsageError(f"{ours} {mine} and {' / '.join(SPELLING[group])} {theirs} after `--` disagree; "
                                  "give it once")
             setattr(req, attr, theirs)
+    if "threads" in groups and parsed.num_threads is not None and parsed.num_threads > 0:
+        req.n_threads = parsed.num_threads  # -t -1 (or 0) is llama.cpp's default
     if {"cache_k", "cache_v"} & groups:
         if req.kv_type and req.kv_type != parsed.kv_type:
             raise UsageError(f"--kv-type {req.kv_type} and -ctk/-ctv {parsed.kv_type} after `--` disagree; give it once")

@@ -126,8 +126,9 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         numa = f", {rig.sockets} sockets (NUMA: +{c.numa_gain:.0%} per extra socket)" if rig.sockets > 1 else ""
         bw = "measured" if rig.ram_bandwidth_measured else f"{c.bw_eff:.0%} of peak"
         n_eq = compute_cores(rig, c)
-        equiv = f" (= {n_eq:.1f} x86 big cores)" if abs(n_eq - (rig.cpu_cores or 1)) > 1e-9 else ""
-        out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {rig.cpu_cores} cores "
+        big, little = rig.threads()
+        equiv = f" (= {n_eq:.1f} x86 big cores)" if abs(n_eq - (big + little)) > 1e-9 else ""
+        out.append(f"CPU: weights in RAM at min(RAM {ram / 1e9:.0f} GB/s ({bw}{numa}), {big + little} threads "
                    f"{rig.cpu_simd.upper()}{equiv} x {c.decode_bps_per_core / 1e9:.1f} GB/s = {core / 1e9:.0f} GB/s), experts "
                    f"read from RAM at {c.expert_eff:.0%} of that plus {c.moe_layer_s * 1e6:.0f} us per MoE layer, "
                    f"in prefill at half the matmul rate with {c.moe_half_tokens:.0f} tokens per expert, "
@@ -139,9 +140,14 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
         sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
         if rig.little_cores:
+            how = (f"-t {rig.n_threads}: {big} big + {little} efficiency cores" if rig.n_threads is not None else
+                   f"llama.cpp's default -t: {big} big + {little} efficiency cores"
+                   + (" (on x86 it leaves the E-cores out: common.cpp common_cpu_get_num_math)" if not little else ""))
             out.append(f"CPU: {rig.little_cores} of the {rig.cpu_cores} cores are efficiency cores, each counted as "
-                       f"{c.little_core_share:.0%} of a big core")
+                       f"{c.little_core_share:.0%} of a big core; {how}")
             sources.append(f"cpu.little_core_share: {p.source('cpu.little_core_share')}")
+        elif rig.n_threads is not None:
+            out.append(f"CPU: -t {rig.n_threads} of {rig.cpu_cores} cores")
         if rig.cpu_simd == "neon" and not rig.is_unified:
             out.append(f"CPU: Arm cores (NEON) at {c.neon_decode_scale:.0%} (decode) and {c.neon_prefill_scale:.0%} "
                        "(prefill) of the per-core rates above, which describe x86 desktop and server cores")

@@ -122,10 +122,9 @@ def _build(row: dict, key: str) -> Case:
     if threads and not rig.is_unified:
         # llama.cpp computes on -t threads; the spec's core count is only an assumption when absent
         given = re.search(r"\d+\s*(?:c|cores?)\b", row["hw"].lower())
-        n = min(threads, rig.cpu_cores or threads) if given else threads
-        big = (rig.cpu_cores or n) - rig.little_cores
-        rig.little_cores = max(0, n - big)  # threads fill the big cores first (the kernel's scheduler)
-        rig.cpu_cores = n
+        if not given:
+            rig.cpu_cores = threads
+        rig.n_threads = threads  # Rig.threads: the big cores first
     size = float(row["size_gib"]) * GiB if row.get("size_gib", "").strip() else None
     fa = row.get("fa", "").strip() == "1"  # empty: llama-bench's default before `auto` was off
     case = case_for(src, rig, row["test"].strip(), _int(row["n_prompt"], 0), _int(row["n_gen"], 0),

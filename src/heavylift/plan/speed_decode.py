@@ -170,7 +170,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         cores = compute_cores(rig, p.cpu)
         if cfg.flash_attn:  # the KV cache streams from RAM while the kernel computes over it
             time_s += max(kv[h] / ram, cpu_fa_decode_s(w, cfg, p.cpu, cores, attn[h], depth, old_build,
-                                                             rig.cpu_cores))
+                                                             sum(rig.threads())))
         else:
             time_s += kv[h] / min(ram, cores * p.cpu.kv_bps_per_core)
         time_s += n_rec[h] * p.cpu.recurrent_layer_s
@@ -187,12 +187,11 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
 
 
 def compute_cores(rig: Rig, cpu: CpuParams, phase: str = "decode") -> float:
-    """The computing cores (llama.cpp's threads; the spec's cores) in big x86 cores, the unit of the
+    """The computing cores (llama.cpp's threads, Rig.threads) in big x86 cores, the unit of the
     per-core rates: an efficiency core counts CpuParams.little_core_share of one, and an Arm core
     (NEON, not a unified SoC's) CpuParams.neon_decode_scale / neon_prefill_scale of one."""
-    n = float(rig.cpu_cores or 1)
-    little = min(float(rig.little_cores), n)
-    cores = n - little + little * cpu.little_core_share
+    big, little = rig.threads()
+    cores = big + little * cpu.little_core_share
     if rig.cpu_simd == "neon" and not rig.is_unified:
         cores *= cpu.neon_prefill_scale if phase == "prefill" else cpu.neon_decode_scale
     return cores
