@@ -62,17 +62,16 @@ def write_catalog_skeleton(key: str, ftype: str, ftype_id: int, out: Path, stem:
     from gguf.quants import quant_shape_to_byte_shape
 
     from heavylift.models.catalog import lookup
-    from heavylift.models.tiny_gguf import add_spm_vocab
+    from heavylift.models.tiny_gguf import add_arch_metadata, add_spm_vocab
     from heavylift.plan.quant_rules import data_bytes, quantized_tensors
     from heavylift.plan.tensor_table import tensor_table
-    from tests.plan.arch_gguf import _metadata
 
     a = lookup(key)
     full = FULL / f"{stem}.gguf"
     w = GGUFWriter(str(full), arch=a.arch)
     w.add_name(f"{key} {ftype} (random weights, heavylift GPU check)")
     w.add_file_type(ftype_id)
-    _metadata(w, a)
+    add_arch_metadata(w, a)
     add_spm_vocab(w, a.n_vocab)
     tensors = quantized_tensors(a, tensor_table(a), ftype)
     for t in tensors:

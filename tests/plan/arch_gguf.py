@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from heavylift.models.model_arch import ModelArch
-from heavylift.models.tiny_gguf import finish_gguf
+from heavylift.models.tiny_gguf import add_arch_metadata, finish_gguf
 from heavylift.plan.tensor_table import tensor_table
 
 # scaled-down config.json excerpts, one per model type the planner supports; the catalog's real
@@ -95,69 +95,6 @@ def tiny_arch(model_type: str) -> ModelArch:
     return ModelArch.from_hf_config(TINY_CONFIGS[model_type], name=f"tiny-{model_type}")
 
 
-def _metadata(w, a: ModelArch) -> None:
-    """The hyperparameters llama.cpp reads for `a.arch` (llama-model.cpp load_hparams + load_arch_hparams)."""
-    k = a.arch
-    w.add_uint32(f"{k}.block_count", a.n_layer_all)
-    w.add_uint32(f"{k}.context_length", a.n_ctx_train)
-    w.add_uint32(f"{k}.embedding_length", a.n_embd)
-    # the converter writes config intermediate_size here: the expert width for Mixtral and MiniMax-M2,
-    # whose llama.cpp loaders size the experts by it
-    w.add_uint32(f"{k}.feed_forward_length", a.n_ff or a.n_ff_exp)
-    w.add_uint32(f"{k}.attention.head_count", a.n_head)
-    w.add_uint32(f"{k}.attention.head_count_kv", max(a.n_head_kv))
-    w.add_float32(f"{k}.attention.layer_norm_rms_epsilon", 1e-6)
-    w.add_uint32(f"{k}.vocab_size", a.n_vocab)
-    if a.is_mla:
-        w.add_uint32(f"{k}.attention.q_lora_rank", a.q_lora_rank)
-        w.add_uint32(f"{k}.attention.kv_lora_rank", a.kv_lora_rank)
-        w.add_uint32(f"{k}.attention.key_length", a.kv_lora_rank + a.qk_rope_head_dim)
-        w.add_uint32(f"{k}.attention.value_length", a.kv_lora_rank)
-        w.add_uint32(f"{k}.attention.key_length_mla", a.qk_nope_head_dim + a.qk_rope_head_dim)
-        w.add_uint32(f"{k}.attention.value_length_mla", a.v_head_dim_mla)
-        w.add_uint32(f"{k}.rope.dimension_count", a.qk_rope_head_dim)
-        w.add_uint32(f"{k}.expert_shared_count", a.n_ff_shexp // a.n_ff_exp)
-        w.add_uint32(f"{k}.expert_gating_func", 2)  # sigmoid, as DeepSeek-V3
-    else:
-        w.add_uint32(f"{k}.attention.key_length", a.head_dim_k)
-        w.add_uint32(f"{k}.attention.value_length", a.head_dim_v)
-        rot = a.n_rot or a.head_dim_k
-        if a.arch in ("qwen3next", "qwen35", "qwen35moe"):
-            rot = a.head_dim_k // 4  # partial_rotary_factor 0.25 (conversion/qwen.py)
-        w.add_uint32(f"{k}.rope.dimension_count", rot)
-    if a.indexer_n_head:
-        w.add_uint32(f"{k}.attention.indexer.head_count", a.indexer_n_head)
-        w.add_uint32(f"{k}.attention.indexer.key_length", a.indexer_head_size)
-        w.add_uint32(f"{k}.attention.indexer.top_k", 64)
-    if a.n_expert:
-        w.add_uint32(f"{k}.expert_count", a.n_expert)
-        w.add_uint32(f"{k}.expert_used_count", a.n_expert_used)
-        w.add_uint32(f"{k}.expert_feed_forward_length", a.n_ff_exp)
-    if a.n_layer_dense_lead:
-        w.add_uint32(f"{k}.leading_dense_block_count", a.n_layer_dense_lead)
-    if a.arch == "glm4moe":
-        w.add_uint32(f"{k}.expert_shared_count", a.n_ff_shexp // a.n_ff_exp)
-    if a.arch in ("glm4moe", "minimax-m2"):
-        w.add_uint32(f"{k}.expert_gating_func", 2)  # sigmoid routing (config scoring_func)
-    if a.arch in ("qwen3next", "qwen35", "qwen35moe"):
-        if a.n_ff_shexp:
-            w.add_uint32(f"{k}.expert_shared_feed_forward_length", a.n_ff_shexp)
-        w.add_uint32(f"{k}.ssm.conv_kernel", a.ssm_d_conv)
-        w.add_uint32(f"{k}.ssm.inner_size", a.ssm_d_inner)
-        w.add_uint32(f"{k}.ssm.state_size", a.ssm_d_state)
-        w.add_uint32(f"{k}.ssm.time_step_rank", a.ssm_dt_rank)
-        w.add_uint32(f"{k}.ssm.group_count", a.ssm_n_group)
-        w.add_uint32(f"{k}.full_attention_interval", 4)
-    if a.arch in ("qwen35", "qwen35moe"):
-        w.add_array(f"{k}.rope.dimension_sections", [11, 11, 10, 0])
-    if a.arch == "llama4":
-        w.add_uint32(f"{k}.interleave_moe_layer_step", a.n_moe_layer_step)
-    if a.arch in ("gpt-oss", "gemma3"):
-        w.add_uint32(f"{k}.attention.sliding_window", a.n_swa)
-    if a.n_layer_nextn:
-        w.add_uint32(f"{k}.nextn_predict_layers", a.n_layer_nextn)
-
-
 def write_arch_gguf(path: Path, a: ModelArch, seed: int = 0) -> Path:
     """Write `a` as a GGUF with random weights to `path` (atomically) and return it."""
     import numpy as np
@@ -171,7 +108,7 @@ def write_arch_gguf(path: Path, a: ModelArch, seed: int = 0) -> Path:
     w = GGUFWriter(str(tmp), arch=a.arch)
     w.add_name(a.name)
     w.add_file_type(1)  # LLAMA_FTYPE_MOSTLY_F16
-    _metadata(w, a)
+    add_arch_metadata(w, a)
     add_spm_vocab(w, a.n_vocab)
     for t in tensor_table(a):
         numpy_shape = tuple(reversed(t.shape))
