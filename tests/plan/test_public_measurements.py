@@ -58,6 +58,10 @@ HW_AS_FIRST_RECORDED |= {f"m0{n}": "0x, 12 cores" for n in range(402, 406)}
 # the Radxa Dragon Q6A pp4096 rows added later (m0726, m0727) keep the split of their pp512 siblings
 # (m0414, m0416: one configuration, one side)
 HW_AS_FIRST_RECORDED |= {"m0726": "0x", "m0727": "0x"}
+# the RTX PRO 6000 Max-Q rows (m0395, m0396, m0696-m0710): recorded as the 600 W card until the catalog
+# had the 300 W edition their sources name
+HW_AS_FIRST_RECORDED |= {f"m0{n}": "1x rtx-pro-6000, 384GB ddr5 12ch, 32 cores" for n in (395, 396)}
+HW_AS_FIRST_RECORDED |= {f"m0{n}": "1x rtx-pro-6000" for n in range(696, 711)}
 
 
 def is_ours(row: dict[str, str]) -> bool:

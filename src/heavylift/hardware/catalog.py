@@ -157,6 +157,11 @@ DEVICES: dict[str, DeviceSpec] = {d.key: d for d in [
          "NVIDIA RTX PRO 6000 Blackwell Workstation datasheet: 96 GB GDDR7 ECC 512-bit, 1792 GB/s, 600 W, "
          "4000 AI TOPS (FP4 sparse) -> 500 TFLOPS FP16 dense (188 SMs x 1024 x 2.617 GHz = 503.8); "
          "price: reported launch price"),
+    _gpu("rtx-pro-6000-max-q", "RTX PRO 6000 Blackwell Max-Q", 96, 1792, 440.4, 300, 8565,
+         "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition: the same GB202 with 188 SMs and 96 GB GDDR7 "
+         "512-bit, 1792 GB/s, at 300 W (fixstars blog, 2025-09-04, from NVIDIA's datasheet); boost 2.288 GHz and "
+         "110.1 TFLOPS FP32 = 24064 x 2 x 2.288 (technical.city spec table) -> 440.4 TFLOPS FP16 dense "
+         "(188 SMs x 1024 x 2.288 GHz, the Workstation Edition's formula); price: the reported launch price"),
     _gpu("a10", "A10", 24, 600, 125.0, 150, None,
          "NVIDIA A10 datasheet: 24 GB GDDR6 = 600 GB/s, 150 W, FP16 tensor 125 TFLOPS dense (250 sparse); "
          "price: unknown (sold through partners)"),
@@ -256,6 +261,7 @@ DEVICE_ALIASES = {
     "m3-max": "m3-max-128gb", "gb10": "dgx-spark", "spark": "dgx-spark", "strix-halo": "ryzen-ai-max-395-128gb",
     "ryzen-ai-max-395": "ryzen-ai-max-395-128gb", "ryzen-ai-max+-395": "ryzen-ai-max-395-128gb",
     "ai-max-395": "ryzen-ai-max-395-128gb", "8060s": "ryzen-ai-max-395-128gb", "rtx-pro-6000-blackwell": "rtx-pro-6000",
+    "rtx-pro-6000-blackwell-max-q": "rtx-pro-6000-max-q", "pro-6000-max-q": "rtx-pro-6000-max-q",
     "3080-ti": "rtx-3080-ti", "4070-ti": "rtx-4070-ti", "a100-pcie": "a100-80gb-pcie", "h100-80gb-pcie": "h100-pcie",
     "6000-ada": "rtx-6000-ada", "r9700": "radeon-ai-pro-r9700", "w7800": "radeon-pro-w7800", "m1": "m1-8gb", "m1-max": "m1-max-64gb",
 }

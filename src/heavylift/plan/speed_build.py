@@ -1,5 +1,5 @@
-"""Published llama.cpp speed-ups of one architecture's graph, by build: a measurement taken on a build
-older than the change ran that much slower than today's engine does.
+"""Published llama.cpp speed-ups of one architecture's graph or kernels, by build: a measurement taken on
+a build older than the change ran that much slower than today's engine does.
 
 The speed model describes the engine heavylift pins (plan/speed.py); the public measurement set
 (plan/data/public_measurements.csv) also holds rows from older builds. Where llama.cpp rewrote an
@@ -14,6 +14,10 @@ llama.cpp PR #19504, opened 2026-02-11, started from, before its fused GATED_DEL
 the pinned engine 0c1e570 at -np 1, fa on, counted by `python bench/graph_nodes.py`). Two merged
 PRs published the speed-up (SPEEDUPS).
 They were measured on CUDA and Metal; the factor is applied on every backend (a graph change).
+
+gpt-oss (MXFP4): one user ran the same benchmark on the same RTX PRO 6000 Max-Q with builds 6199 and
+6445 and posted both (SPEEDUPS); the change is not tied to one PR, so only builds up to 6199 are
+slowed (a row between the two builds is taken as having it).
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ SPEEDUPS: tuple[GraphSpeedup, ...] = (
                  "ggml-org/llama.cpp PR #18683 'model: try to improve Qwen3 Next' (merged January 2026): "
                  "3x RTX 3090 CUDA, Q2_K, -ngl 99: tg128 67.14 -> 71.88, pp512 721.64 -> 743.86 t/s, "
                  "build 707cbafca (7700) -> d5a085696 (7704)"),
+    # the same machine and benchmark on two builds, posted by the same user: no PR names the change
+    # (MXFP4 kernel work between b6199 and b6445); builds in between are not known to lack it
+    GraphSpeedup("gpt-oss", 6199, 197.21 / 170.62, 6403.85 / 4494.20,
+                 "llama.cpp discussion #15396 (gpt-oss guide), SoftwareRenderer: RTX PRO 6000 Blackwell Max-Q, "
+                 "gpt-oss-120b MXFP4, llama-bench -fa 1 -ub 2048: tg128 170.62 -> 197.21, pp2048 4494.20 -> "
+                 "6403.85 t/s, build f08c4c0 (6199, 2025-08-18) -> 00681df (6445, 2025-09-10), \"40-50% PP and "
+                 "15% TG improvement\" (rows m0701-m0710)"),
     GraphSpeedup("qwen3next", 7946, 50.39 / 38.02, 1125.73 / 930.70,
                  "ggml-org/llama.cpp PR #19375 'models : optimizing qwen3next graph' (ggerganov, 2026-02-05, "
                  "fewer copies in the graph): M2 Ultra Metal, Q4_0: tg32 38.02 -> 50.39, pp512 930.70 -> 1125.73 "
