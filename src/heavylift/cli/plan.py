@@ -191,18 +191,19 @@ def _print_plan(p: Plan) -> None:
     if p.is_evaluated:
         print(f"your placement flags: {' '.join(p.placement.flags.argv())}")
     print()
-    print(f"{'DEVICE':24} {'CAPACITY':>11} {'USABLE':>11} {'USED':>11} {'WEIGHTS':>11} {'KV+STATE':>11} "
+    w = max([24, *(len(d.name) for d in p.devices)])  # device names up to "GPU0 RTX PRO 6000 Blackwell Max-Q"
+    print(f"{'DEVICE':{w}} {'CAPACITY':>11} {'USABLE':>11} {'USED':>11} {'WEIGHTS':>11} {'KV+STATE':>11} "
           f"{'COMPUTE':>10} {'OTHER':>9}  LAYERS / EXPERTS")
     for d in p.devices:
         b = d.breakdown
         flag = "" if d.fits else f"  << OVER by {_gib(d.overflow_bytes)}"
         where = ranges(d.layers) + (" +output" if d.has_output else "")
         experts = f" / experts {ranges(d.expert_layers)}" if d.kind == "cpu" and d.expert_layers else ""
-        print(f"{d.name:24} {_gib(d.capacity_bytes):>11} {_gib(d.usable_bytes):>11} {_gib(d.used_bytes):>11} "
+        print(f"{d.name:{w}} {_gib(d.capacity_bytes):>11} {_gib(d.usable_bytes):>11} {_gib(d.used_bytes):>11} "
               f"{_gib(b.weights_bytes):>11} {_gib(b.kv_cache_bytes + b.recurrent_state_bytes):>11} "
               f"{_gib(b.compute_bytes):>10} {_gib(b.output_bytes + b.overhead_bytes):>9}  {where}{experts}{flag}")
     m = p.memory
-    print(f"{'TOTAL':24} {'':>11} {'':>11} {_gib(m.sum()):>11} {_gib(m.weights_bytes):>11} "
+    print(f"{'TOTAL':{w}} {'':>11} {'':>11} {_gib(m.sum()):>11} {_gib(m.weights_bytes):>11} "
           f"{_gib(m.kv_cache_bytes + m.recurrent_state_bytes):>11} {_gib(m.compute_bytes):>10}")
     print()
     print(f"verdict: {_verdict(p)} ({_placement_words(p)})")
@@ -210,8 +211,8 @@ def _print_plan(p: Plan) -> None:
         print(f"  note: {note}")
     s = p.speed
     print(f"decode: ~{s.decode_tps:.1f} tok/s with {p.depth_tokens:,} tokens in the cache (bandwidth roofline there "
-          f"{s.roofline_decode_tps:.1f} tok/s; {s.bytes_per_token / 1e9:.2f} GB read per token), "
-          f"~{p.decode_tps_depth0:.1f} tok/s with an empty one")
+          f"{s.roofline_decode_tps:.1f} tok/s; {s.bytes_per_token / 1e9:.2f} GB read per token)"
+          + (f", ~{p.decode_tps_depth0:.1f} tok/s with an empty one" if p.depth_tokens else ""))
     print(f"prefill: ~{s.prefill_tps:.0f} tok/s; time to first token for a {s.prompt_tokens:,}-token prompt: "
           f"{_duration(s.ttft_s)}")
     if p.placement.gpus:
