@@ -87,7 +87,9 @@ def test_a_plan_works_on_every_device(key: str) -> None:
 
 
 @pytest.mark.parametrize("smi_name, key", [("H100 80GB HBM3", "h100"), ("H200", "h200"), ("H100 PCIe", "h100-pcie"),
-                                           ("A100-SXM4-80GB", "a100-80gb"), ("RTX 4090", "rtx-4090")])
+                                           ("A100-SXM4-80GB", "a100-80gb"), ("RTX 4090", "rtx-4090"),
+                                           ("RTX PRO 6000 Blackwell Workstation Edition", "rtx-pro-6000"),
+                                           ("RTX PRO 6000 Blackwell Max-Q Workstation Edition", "rtx-pro-6000-max-q")])
 def test_nvidia_smi_names_find_their_device(smi_name: str, key: str) -> None:
     # detect_local strips "NVIDIA"/"GeForce" from nvidia-smi's name; an unknown name would fall back to
     # an assumed 500 GB/s, 50 TFLOPS device

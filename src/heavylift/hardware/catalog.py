@@ -250,6 +250,9 @@ DEVICE_ALIASES = {
     "4090": "rtx-4090", "5090": "rtx-5090", "a100": "a100-80gb", "h100-sxm": "h100", "h200-sxm": "h200",
     # as nvidia-smi names them ("NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"), for --hw local
     "h100-80gb-hbm3": "h100", "h100-sxm5-80gb": "h100", "a100-sxm4-80gb": "a100-80gb",
+    # the CUDA device names (nvidia-smi, llama.cpp's device list) of the RTX PRO 6000 editions
+    "rtx-pro-6000-blackwell-workstation-edition": "rtx-pro-6000", "rtx-pro-6000-blackwell-server-edition": "rtx-pro-6000",
+    "rtx-pro-6000-blackwell-max-q-workstation-edition": "rtx-pro-6000-max-q",
     "pro-6000": "rtx-pro-6000", "rtx-6000-pro": "rtx-pro-6000", "m3-ultra": "m3-ultra-512gb",
     "mac-studio-m3-ultra": "m3-ultra-512gb", "m4-max": "m4-max-128gb", "rtx-4090-d": "rtx-4090d",
     "2080": "rtx-2080", "2080-ti": "rtx-2080-ti", "2080ti": "rtx-2080-ti", "rtx-2080ti": "rtx-2080-ti",
@@ -352,5 +355,6 @@ def print_devices(as_json: bool = False) -> None:
     print("aliases: " + ", ".join(f"{a}={k}" for a, k in sorted(DEVICE_ALIASES.items())))
     print("\nCPU-only boards (`--hw ID` stands for the spec shown; add parts to override, e.g. `, 16GB`):")
     for h in HOSTS.values():
-        power = f"; {h.power_w:g} W, ${h.price_usd:g} ({h.power_source})" if h.power_w else ""
+        price = f", ${h.price_usd:g}" if h.price_usd else ""
+        power = f"; {h.power_w:g} W{price} ({h.power_source})" if h.power_w else ""
         print(f"  {h.key}: {h.spec}  -- {h.name}; cores: {h.cores}; source: {h.source}{power}")

@@ -253,7 +253,8 @@ def build_rig(description: str, p: _Parts) -> Rig:
               sockets=sockets, ram_bandwidth_measured=bool(p.measured_gbs), cpu_simd=simd, little_cores=p.little)
     if p.host is not None and p.host.power_w:
         rig.host_tdp_w, rig.host_price_usd = p.host.power_w, p.host.price_usd
-        assumptions.append(f"{p.host.name}: {p.host.power_w:g} W, ${p.host.price_usd:g} ({p.host.power_source})")
+        price = f", ${p.host.price_usd:g}" if p.host.price_usd else ""
+        assumptions.append(f"{p.host.name}: {p.host.power_w:g} W{price} ({p.host.power_source})")
     return rig
 
 
