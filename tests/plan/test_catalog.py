@@ -114,8 +114,9 @@ def test_converter_types_router_and_norms_are_f32():
         forced = [t for t in table if t.name.endswith(("ffn_gate_inp.weight", "_norm.weight", ".bias", "ssm_a",
                                                        "attn_sinks.weight", "ssm_conv1d.weight", "indexer.proj.weight"))]
         assert forced and all(t.ggml_type.name == "F32" for t in forced), name
-        assert all(t.ggml_type.name == "BF16" for t in table if t not in forced and len(t.shape) > 1
-                   and not t.name.endswith("ffn_gate_inp_shexp.weight")), name
+        released = arch.expert_source_type  # gpt-oss: MXFP4 experts as released, kept by the converter
+        assert all(t.ggml_type.name == (released if released and "_exps.weight" in t.name else "BF16") for t in table
+                   if t not in forced and len(t.shape) > 1 and not t.name.endswith("ffn_gate_inp_shexp.weight")), name
         quantized = {t.name: t.ggml_type.name for t in quantized_tensors(arch, table, "Q4_K_M")}
         kept = [t.name for t in forced if not t.name.endswith("indexer.proj.weight")]
         assert all(quantized[n] == "F32" for n in kept), name
@@ -265,3 +266,19 @@ def test_public_measurement_models_resolve_to_entries_of_their_architecture():
         reported = r["model"].split()[0]  # llama-bench's "qwen3moe 30B.A3B Q4_K - Medium"; other tools print file names
         if reported in archs:
             assert reported == arch.arch, where
+
+
+@pytest.mark.parametrize("name, ftype, gb", [("gpt-oss-120b", "MXFP4_MOE", 63.38), ("gpt-oss-120b", "Q8_0", 63.38),
+                                             ("gpt-oss-120b", "Q4_K_M", 62.76), ("gpt-oss-20b", "MXFP4_MOE", 12.10),
+                                             ("gpt-oss-20b", "Q4_K_M", 11.62)])
+def test_experts_released_in_mxfp4_stay_mxfp4_in_every_file_type(name: str, ftype: str, gb: float):
+    """gpt-oss's config.json says quant_method "mxfp4": convert_hf_to_gguf.py writes the experts as MXFP4
+    (conversion/gpt_oss.py repack_mxfp4) and llama-quantize does not requantize them, so the file type
+    sets only the other tensors. Published: the Q8_0 120B is 63.4 GB like the MXFP4 one, the 20B 12.1 GB
+    (AlexsJones/llmfit PR #1059, from the released GGUFs)."""
+    from heavylift.plan.quant_rules import data_bytes
+
+    arch = catalog.lookup(name)
+    tensors = quantized_tensors(arch, tensor_table(arch), ftype)
+    assert all(t.ggml_type.name == "MXFP4" for t in tensors if "_exps.weight" in t.name)
+    assert data_bytes(tensors) / 1e9 == pytest.approx(gb, abs=0.6)

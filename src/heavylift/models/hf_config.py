@@ -47,6 +47,9 @@ def _common(cfg: dict, name: str, source: str, arch: str, **kw: Any) -> ModelArc
         n_vocab=int(cfg["vocab_size"]), n_ctx_train=int(cfg["max_position_embeddings"]),
         tied_embeddings=bool(cfg.get("tie_word_embeddings", False)), source=source,
     )
+    # conversion/base.py: quant_method "mxfp4" checkpoints keep their MXFP4 experts in the GGUF
+    if ((cfg.get("quantization_config") or {}).get("quant_method") or "").lower() == "mxfp4":
+        values["expert_source_type"] = "MXFP4"
     values.update(kw)
     return ModelArch(**values)
 

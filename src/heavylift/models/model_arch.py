@@ -65,6 +65,9 @@ class ModelArch:
     has_rope_freqs: bool = False  # rope_freqs.weight: llama3-type rope scaling (Llama 3.1, Llama 4 Scout)
     n_rot: int = 0  # rope dimensions (0: head_dim_k)
     is_llm_type_70b: bool = False  # llama.cpp LLM_TYPE_70B gets a wider attn_v in llama-quant.cpp
+    # the type the released checkpoint stores its routed experts in, when the converter keeps it:
+    # "MXFP4" for quantization_config.quant_method "mxfp4" (gpt-oss: conversion/gpt_oss.py repack_mxfp4)
+    expert_source_type: str = ""
     source: str = ""
 
     def __post_init__(self) -> None:

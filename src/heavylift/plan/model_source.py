@@ -132,6 +132,9 @@ def _notes(arch: ModelArch, tensors: list[TensorSpec], ftype: str | None) -> lis
         notes.append(f"MTP: the file holds {arch.n_layer_nextn} multi-token-prediction block(s) "
                      f"({sum(t.n_bytes for t in mtp) / 2**30:.2f} GiB, {len(mtp)} tensors) that llama-server does "
                      "not load unless MTP drafting is asked for; they count in the file size, not in memory")
+    if arch.expert_source_type:
+        notes.append(f"experts: {arch.expert_source_type} as released; the converter keeps them and llama-quantize "
+                     "does not requantize them, so the file type sets the other tensors only")
     if ftype and default_has_imatrix(ftype):
         notes.append(f"quantization: {ftype} predicted as llama-quantize makes it with an importance matrix "
                      + ("(required for this type: llama-quantize --imatrix)" if needs_imatrix(ftype)

@@ -279,6 +279,16 @@ def _fallback(t: TensorSpec, new: str) -> str:
     return ret
 
 
+def _released_quantized(arch: ModelArch, t: TensorSpec) -> bool:
+    """An expert tensor a checkpoint was released in (ModelArch.expert_source_type: gpt-oss's MXFP4) keeps
+    its type: llama-quantize refuses to requantize it without --allow-requantize ("requantizing from type
+    mxfp4 is disabled", llama-quant.cpp), and the published K-quant files of gpt-oss keep MXFP4 experts
+    (their Q8_0 120B is 63.4 GB, as the MXFP4 one: AlexsJones/llmfit PR #1059). A GGUF read from disk
+    carries no such mark: its tensors are requantized as `llama-quantize --allow-requantize` does."""
+    return bool(arch.expert_source_type) and t.ggml_type.name == arch.expert_source_type \
+        and t.name.endswith(("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"))
+
+
 def quantized_tensors(arch: ModelArch, tensors: Iterable[TensorSpec], ftype: str,
                       has_imatrix: bool | None = None) -> list[TensorSpec]:
     """The tensors as llama-quantize would write them for `ftype` (in loader order).
@@ -294,7 +304,7 @@ def quantized_tensors(arch: ModelArch, tensors: Iterable[TensorSpec], ftype: str
     out = []
     for t in ordered:
         new_type = t.ggml_type.name
-        if _allows_quantization(t):
+        if _allows_quantization(t) and not _released_quantized(arch, t):
             new_type = default
             if T[default].block_size > 1:  # ggml_is_quantized(default_type)
                 new_type = _fallback(t, _impl(qs, default, t, ftype, _category(t.name)))

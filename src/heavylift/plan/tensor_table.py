@@ -28,17 +28,22 @@ def converted_type(name: str, n_dims: int):
     return BF16
 
 
+_EXPERTS = ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight")
+
+
 class _Table:
-    def __init__(self) -> None:
+    def __init__(self, expert_type: str = "") -> None:
         self.tensors: list[TensorSpec] = []
+        self.expert_type = GGML_TYPES_BY_NAME[expert_type] if expert_type else None
 
     def add(self, name: str, *shape: int) -> None:
-        self.tensors.append(TensorSpec(name, tuple(shape), converted_type(name, len(shape))))
+        kind = self.expert_type if self.expert_type and name.endswith(_EXPERTS) else converted_type(name, len(shape))
+        self.tensors.append(TensorSpec(name, tuple(shape), kind))
 
 
 def tensor_table(a: ModelArch) -> list[TensorSpec]:
     """Every tensor of the converted GGUF, MTP blocks included (they are in the file, see ModelArch)."""
-    t = _Table()
+    t = _Table(a.expert_source_type)  # a checkpoint released with MXFP4 experts keeps them (ModelArch)
     t.add("token_embd.weight", a.n_embd, a.n_vocab)
     if a.has_rope_freqs:  # one tensor shared by all layers (TENSOR_DUPLICATED for il > 0)
         t.add("rope_freqs.weight", (a.n_rot or a.head_dim_k) // 2)

@@ -16,9 +16,11 @@ _GLM_NOTE = ("convert_hf_to_gguf.py keeps the MTP layer (conversion/glm.py Glm4M
 _GPT_OSS = {"model_type": "gpt_oss", "hidden_size": 2880, "intermediate_size": 2880, "num_hidden_layers": 36,
             "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "num_local_experts": 128,
             "num_experts_per_tok": 4, "sliding_window": 128, "vocab_size": 201088,
-            "max_position_embeddings": 131072, "tie_word_embeddings": False}
-_GPT_OSS_NOTE = ("alternating 128-token sliding-window and full layers, attention sinks; released with MXFP4 experts: "
-                 "use --quant MXFP4_MOE for the official GGUF")
+            "max_position_embeddings": 131072, "tie_word_embeddings": False,
+            "quantization_config": {"quant_method": "mxfp4"}}
+_GPT_OSS_NOTE = ("alternating 128-token sliding-window and full layers, attention sinks; released with MXFP4 experts "
+                 "(config.json quantization_config.quant_method \"mxfp4\"), which every GGUF keeps: --quant types the "
+                 "other tensors; MXFP4_MOE is the official GGUF")
 _LLAMA4 = {"model_type": "llama4_text", "hidden_size": 5120, "intermediate_size": 8192,
            "intermediate_size_mlp": 16384, "num_hidden_layers": 48, "num_attention_heads": 40,
            "num_key_value_heads": 8, "head_dim": 128, "num_local_experts": 16, "num_experts_per_tok": 1,
