@@ -279,6 +279,9 @@ def _fallback(t: TensorSpec, new: str) -> str:
     return ret
 
 
+EXPERT_WEIGHTS = ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight")  # routed experts
+
+
 def _released_quantized(arch: ModelArch, t: TensorSpec) -> bool:
     """An expert tensor a checkpoint was released in (ModelArch.expert_source_type: gpt-oss's MXFP4) keeps
     its type: llama-quantize refuses to requantize it without --allow-requantize ("requantizing from type
@@ -286,7 +289,7 @@ def _released_quantized(arch: ModelArch, t: TensorSpec) -> bool:
     (their Q8_0 120B is 63.4 GB, as the MXFP4 one: AlexsJones/llmfit PR #1059). A GGUF read from disk
     carries no such mark: its tensors are requantized as `llama-quantize --allow-requantize` does."""
     return bool(arch.expert_source_type) and t.ggml_type.name == arch.expert_source_type \
-        and t.name.endswith(("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"))
+        and t.name.endswith(EXPERT_WEIGHTS)
 
 
 def quantized_tensors(arch: ModelArch, tensors: Iterable[TensorSpec], ftype: str,

@@ -139,15 +139,17 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
                    + "; prefill "
                    f"{c.prefill_flops_per_core / 1e9:.0f} GFLOP/s per core")
         sources += [f"cpu.{k}: {p.source('cpu.' + k)}" for k in ("bw_eff", "decode_bps_per_core", "prefill_flops_per_core")]
+        over = (f" (-t {rig.n_threads} is more threads than the {rig.cpu_cores} cores: one per core counted)"
+                if rig.n_threads is not None and rig.n_threads > (rig.cpu_cores or 1) else "")
         if rig.little_cores:
-            how = (f"-t {rig.n_threads}: {big} big + {little} efficiency cores" if rig.n_threads is not None else
+            how = (f"-t {rig.n_threads}: {big} big + {little} efficiency cores{over}" if rig.n_threads is not None else
                    f"llama.cpp's default -t: {big} big + {little} efficiency cores"
                    + (" (on x86 it leaves the E-cores out: common.cpp common_cpu_get_num_math)" if not little else ""))
             out.append(f"CPU: {rig.little_cores} of the {rig.cpu_cores} cores are efficiency cores, each counted as "
                        f"{c.little_core_share:.0%} of a big core; {how}")
             sources.append(f"cpu.little_core_share: {p.source('cpu.little_core_share')}")
         elif rig.n_threads is not None:
-            out.append(f"CPU: -t {rig.n_threads} of {rig.cpu_cores} cores")
+            out.append(f"CPU: -t {rig.n_threads} of {rig.cpu_cores} cores{over}")
         if rig.cpu_simd == "neon" and not rig.is_unified:
             out.append(f"CPU: Arm cores (NEON) at {c.neon_decode_scale:.0%} (decode) and {c.neon_prefill_scale:.0%} "
                        "(prefill) of the per-core rates above, which describe x86 desktop and server cores")

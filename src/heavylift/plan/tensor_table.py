@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from heavylift.models.ggml_types import GGML_TYPES_BY_NAME
 from heavylift.models.model_arch import POST_ATTENTION_NORM_ARCHS, ModelArch
-from heavylift.plan.quant_rules import TensorSpec
+from heavylift.plan.quant_rules import EXPERT_WEIGHTS, TensorSpec
 
 F32, BF16 = GGML_TYPES_BY_NAME["F32"], GGML_TYPES_BY_NAME["BF16"]
 # conversion/base.py prepare_tensors: "Some tensor types are always in float32" (the ones that occur here)
@@ -28,16 +28,13 @@ def converted_type(name: str, n_dims: int):
     return BF16
 
 
-_EXPERTS = ("ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight")
-
-
 class _Table:
     def __init__(self, expert_type: str = "") -> None:
         self.tensors: list[TensorSpec] = []
         self.expert_type = GGML_TYPES_BY_NAME[expert_type] if expert_type else None
 
     def add(self, name: str, *shape: int) -> None:
-        kind = self.expert_type if self.expert_type and name.endswith(_EXPERTS) else converted_type(name, len(shape))
+        kind = self.expert_type if self.expert_type and name.endswith(EXPERT_WEIGHTS) else converted_type(name, len(shape))
         self.tensors.append(TensorSpec(name, tuple(shape), kind))
 
 
