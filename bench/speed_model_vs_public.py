@@ -11,6 +11,8 @@ that could not be predicted with the reason. No engine, no timing.
     python bench/speed_model_vs_public.py [--fit-rows] [--csv PATH]
 
 Targets on the held-out rows: decode median |error| <= 25%, worst <= 2x; prefill median <= 35%.
+They are judged over every held-out row, and again without the rows whose own source says the
+machine ran below what the row states (plan/speed_cases.py BELOW_STATED_HW).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def main() -> int:
           f"constants: {params.label}")
     cases, skipped = build_all(rows)
     hold = [c for c in cases if c.row["split"] == "holdout"]
-    fit = [c for c in cases if c.row["split"] == "fit"]
+    fit = [c for c in cases if c.row["split"] == "fit" and c.hw_as_stated]  # as speed_fit fits them
     ours = [c for c in cases if c.row["split"] == "ours"]
     print("\nheld-out rows, predicted vs measured (tok/s):")
     print_rows(hold, params)
@@ -118,6 +120,11 @@ def main() -> int:
     print_summary("HELD-OUT, rows whose hw spec states the host RAM where the prediction needs it "
                   f"({len(hold) - len(complete)} CPU/hybrid rows without RAM channels or bandwidth left out)",
                   complete, params, check=True)
+    stated = [c for c in hold if c.hw_as_stated]
+    left = ", ".join(sorted(c.row["id"] for c in hold if not c.hw_as_stated))
+    ok_stated = print_summary(f"HELD-OUT, rows whose machine ran as their hw states (left out: {left}, whose source "
+                              "says the machine ran below it; plan/speed_cases.py BELOW_STATED_HW)",
+                              stated, params, check=True)
     print_summary("FIT SET (for comparison; the constants were fitted on these)", fit, params, check=False)
     if args.fit_rows:
         print("\nfit rows:")
@@ -132,7 +139,8 @@ def main() -> int:
               f"({Counter(r['split'] for r, _ in skipped)['holdout']} of them held out)")
         for reason, n in Counter(reason for _, reason in skipped).most_common():
             print(f"  {n:3}  {reason}")
-    print(f"\nheld-out targets {'all met' if ok else 'NOT all met'}")
+    print(f"\nheld-out targets {'all met' if ok else 'NOT all met'} over every held-out row; "
+          f"{'all met' if ok_stated else 'NOT all met'} over the rows whose machine ran as stated")
     return 0 if ok else 1
 
 

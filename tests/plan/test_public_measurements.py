@@ -178,3 +178,12 @@ def test_coverage_minimums():
     assert short == {}
     tests = Counter(r["test"] for r in ROWS)
     assert tests["pp"] >= 50 and tests["tg"] >= 50
+
+
+def test_rows_below_their_stated_hw_say_so_in_their_notes():
+    """plan/speed_cases.py BELOW_STATED_HW: rows whose own source says the machine ran below its hw."""
+    from heavylift.plan.speed_cases import BELOW_STATED_HW
+
+    by_id = {r["id"]: r for r in ROWS}
+    for rid in BELOW_STATED_HW:
+        assert "full speed" in by_id[rid]["notes"], rid

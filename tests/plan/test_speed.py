@@ -174,6 +174,59 @@ def test_arm_and_efficiency_cores_compute_slower() -> None:
     assert compute_cores(m2, SpeedParams.fitted().cpu) == m2.cpu_cores
 
 
+def test_cuda_vector_attention_reads_the_cache_per_query_head_on_a_small_l2() -> None:
+    """ggml-cuda/fattn.cu: a quantized cache decodes on the vector kernel, one KV read per query head
+    (plan/speed_decode.cuda_kv_reads); Ampere's 6 MB L2 cannot serve the repeats, Ada's 72 MB can. An
+    F16 cache on Ampere takes the matrix-core kernel and is read once."""
+    def slowdown(hw: str, kv: str) -> tuple[float, SpeedEstimate]:
+        e = _est("qwen3-30b-a3b", hw, ctx=32768, depth=32000, kv_type=kv, quant="Q4_K_M")
+        return e.decode_tps_depth0 / e.decode_tps, e
+
+    q8_ampere, e = slowdown("1x rtx-3090", "q8_0")
+    f16_ampere, e16 = slowdown("1x rtx-3090", "f16")
+    assert q8_ampere > 1.5 * f16_ampere  # half the bytes, eight times the reads (GQA 32/4)
+    assert any("vector kernel" in a and "8 per group" in a for a in e.assumptions)
+    assert not any("vector kernel" in a for a in e16.assumptions)
+    q8_ada, e = slowdown("1x rtx-4090", "q8_0")
+    f16_ada, _ = slowdown("1x rtx-4090", "f16")
+    assert q8_ada <= f16_ada * 1.01 and not any("vector kernel" in a for a in e.assumptions)
+    # depth 0 reads nothing; a GPU whose L2 is unknown keeps one read
+    assert not any("vector kernel" in a for a in _est("qwen3-30b-a3b", "1x rtx-3090", depth=0, kv_type="q8_0").assumptions)
+    assert not any("vector kernel" in a for a in
+                   _est("qwen3-30b-a3b", "1x rtx-5000-ada", ctx=32768, depth=32000, kv_type="q8_0").assumptions)
+
+
+def test_mla_attention_arithmetic_bounds_deep_decode_on_metal() -> None:
+    """MLA (DeepSeek-V3: 128 query heads over one 576-wide latent) costs little to read at depth but
+    a lot to compute on Metal's vector kernel (BackendParams.dec_attn_eff, fit on the M2 Ultra rows):
+    GLM-4.7-Flash decodes 59.6 -> 21.8 tok/s from empty to 32K cached there (rows m0068/m0072)."""
+    empty = _est("deepseek-v3", "m3-ultra-512gb", ctx=32768, depth=0, quant="Q4_K_M")
+    deep = _est("deepseek-v3", "m3-ultra-512gb", ctx=32768, depth=16384, quant="Q4_K_M")
+    assert deep.decode_tps < 0.5 * empty.decode_tps
+    assert deep.bytes_per_token < 1.1 * empty.bytes_per_token  # the bytes hardly grow: it is arithmetic
+    assert any("arithmetic" in a and "128 query heads" in a for a in deep.assumptions)
+    assert not any("arithmetic" in a for a in empty.assumptions)
+
+
+def test_cuda_flash_attention_kernel_choice_follows_fattn_cu() -> None:
+    """The rules of ggml_cuda_get_best_fattn_kernel for one decode step (speed_decode._cuda_vec_decode)."""
+    from heavylift.plan.speed_decode import _cuda_vec_decode
+    from heavylift.plan.speed_work import TokenWork
+
+    def work(d: int, quantized: bool, d_v: int | None = None) -> TokenWork:
+        return TokenWork([], [], 0, 1.0, 1, 1, [], [], [], [], 0, 0, [], 32, [], [8], d, d_v or d, quantized)
+
+    assert _cuda_vec_decode(work(128, True), 4, 8.6, 32768, 1, False)  # quantized: always, one row per stream
+    assert _cuda_vec_decode(work(128, True), 4, 8.6, 1024, 4, False)  # 4 sequences = 4 streams of one row
+    assert not _cuda_vec_decode(work(128, True), 4, 8.6, 1024, 2, True)  # unified: 2 rows, Ampere takes 1
+    assert _cuda_vec_decode(work(128, True), 4, 8.9, 1024, 2, True)  # Ada takes 2
+    assert not _cuda_vec_decode(work(128, False), 4, 8.6, 1024, 1, False)  # F16 on Ampere: matrix cores
+    assert _cuda_vec_decode(work(128, False), 4, 9.0, 65536, 1, False)  # F16 on Hopper, GQA 4: vector
+    assert not _cuda_vec_decode(work(128, False), 8, 9.0, 8192, 1, False)  # GQA 8 and 8192+ cached: matrix cores
+    assert _cuda_vec_decode(work(128, False), 8, 9.0, 4096, 1, False)
+    assert not _cuda_vec_decode(work(576, True, 512), 16, 8.6, 1024, 1, False)  # MLA: no vector kernel
+
+
 def test_rig_profile_overrides_defaults() -> None:
     base = _est("qwen3-30b-a3b", "1x rtx-4090", depth=0)
     faster = SpeedParams.fitted().to_dict()

@@ -20,6 +20,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from heavylift.hardware.nvidia_chips import CHIPS
+
 GB = 1e9
 GiB = 1024**3
 
@@ -45,6 +47,18 @@ class DeviceSpec:
     # the share of fp16_flops llama.cpp's CUDA matmul and attention kernels can reach: they issue
     # mma.sync (ggml/src/ggml-cuda/mma.cuh), and Hopper reaches its datasheet rate only through wgmma
     mma_share: float = 1.0
+
+    @property
+    def cuda_cc(self) -> float | None:
+        """NVIDIA compute capability (hardware/nvidia_chips.py), None for other devices."""
+        chip = CHIPS.get(self.key)
+        return chip[0] if chip else None
+
+    @property
+    def l2_bytes(self) -> float | None:
+        """L2 cache of an NVIDIA device (hardware/nvidia_chips.py), None where unknown."""
+        chip = CHIPS.get(self.key)
+        return chip[1] * 1024**2 if chip and chip[1] else None
 
     @property
     def kernel_flops(self) -> float:
@@ -331,7 +345,8 @@ def describe(d: DeviceSpec) -> dict:
     """One device as `plan --list-hardware` prints it (and its --json)."""
     return {"id": d.key, "name": d.name, "kind": d.kind, "backend": d.backend, "memory_gib": d.memory_bytes / GiB,
             "gpu_share": d.gpu_share, "bandwidth_gbs": d.bandwidth_bps / GB, "fp16_tflops": d.fp16_flops / 1e12,
-            "tdp_w": d.tdp_w, "price_usd": d.price_usd, "source": d.source, "share_note": d.share_note}
+            "tdp_w": d.tdp_w, "price_usd": d.price_usd, "source": d.source, "share_note": d.share_note,
+            "cuda_cc": d.cuda_cc, "l2_mib": d.l2_bytes / 1024**2 if d.l2_bytes else None}
 
 
 def print_devices(as_json: bool = False) -> None:

@@ -42,6 +42,7 @@ from heavylift.plan.speed_decode import (
     Layout,
     compute_cores,
     cpu_fa_f16_kernels,
+    cuda_kv_reads,
     decode_step,
     geometry,
     host_rates,
@@ -98,7 +99,40 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
         bytes_per_token=int(one.bytes), flops_per_token=flops_tok, prompt_tokens=prompt_tokens, depth_tokens=depth,
         n_concurrent=b, params=p.label)
     est.assumptions, est.sources = _explain(p, rig, geo.layout, cfg, depth, depth_tokens is None, b)
+    est.assumptions += _kv_reads_note(w, rig, p, cfg, geo.layout, depth, b)
     return est
+
+
+def _kv_reads_note(w, rig: Rig, p: SpeedParams, cfg: ContextConfig, lay: Layout, depth: int, b: int) -> list[str]:
+    """Say so when attention's arithmetic outweighs reading the cache on a GPU (MLA on Metal), and when
+    CUDA's vector flash-attention kernel reads the cache once per query head
+    (speed_decode.cuda_kv_reads): a q8_0 cache on an Ampere card can cost more than an F16 one."""
+    if not cfg.flash_attn or not depth:
+        return []
+    miss = p.backend("cuda").vec_kv_miss
+    out = []
+    for g, spec in enumerate(rig.gpus):
+        bp = p.backend(spec.backend)
+        mine = [il for il in range(len(w.kv_row_bytes)) if lay.layer[il] == g and w.kv_row_bytes[il]]
+        attn_s = sum(w.attn_flops[il] * w.kv_tokens(il, depth) for il in mine) * b / (spec.fp16_flops * bp.dec_attn_eff)
+        kv_s = sum(w.kv_row_bytes[il] * w.kv_tokens(il, depth) for il in mine) * b / (spec.bandwidth_bps * bp.kv_eff)
+        if attn_s > kv_s and attn_s > 1e-3:
+            out.append(f"GPU {g} ({spec.name}): attention's arithmetic over the cache, {attn_s * 1e3:.1f} ms per step "
+                       f"at {bp.dec_attn_eff:.1%} of its FP16 peak, outweighs reading it ({kv_s * 1e3:.1f} ms): "
+                       f"{w.n_head} query heads per layer each go over the cache (docs/speed.md, dec_attn_eff)")
+        if spec.backend != "cuda":
+            continue
+        reads = [(cuda_kv_reads(w, il, spec, w.kv_tokens(il, depth), b, miss, cfg.kv_unified), w.gqa(il))
+                 for il in mine]
+        worst = max(reads, default=(1.0, 0))
+        if worst[0] > 1.0:
+            out.append(f"GPU {g} ({spec.name}, {spec.l2_bytes / 1024**2:g} MB L2): CUDA flash attention decodes the "
+                       f"{cfg.kv_type} cache with its vector kernel, which reads each KV head's cache once per query "
+                       f"head ({worst[1]} per group), and {miss:.0%} of the repeats miss the small L2: the cache costs "
+                       f"{worst[0]:.1f}x its bytes per token (ggml-cuda/fattn.cu; docs/speed.md \"KV reads on CUDA\")"
+                       + ("; an F16 cache is read once here (the matrix-core kernel)" if w.kv_quantized and
+                          (spec.cuda_cc or 0) < 8.9 else ""))
+    return out
 
 
 def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: int, full: bool,

@@ -110,6 +110,41 @@ def cpu_fa_decode_s(work: TokenWork, cfg: ContextConfig, cpu: CpuParams, cores: 
     return attn_flops / (cores * busy * cpu.fa_flops_per_core)
 
 
+def _cuda_vec_decode(w: TokenWork, gqa: int, cc: float, n_kv: int, b: int, unified: bool) -> bool:
+    """True when llama.cpp's CUDA flash attention decodes this layer with its vector kernel
+    (ggml-cuda/fattn.cu ggml_cuda_get_best_fattn_kernel, Turing and newer): heads of at most 256
+    with K and V alike; then a quantized cache for up to 2 query rows on Ada and newer (cc 8.9), 1
+    before; an F16 cache only on Ada and newer for one row and one stream, unless the group has
+    more than 4 heads and the cache is long (8192+) or the heads wide (256) -- older chips take the
+    matrix-core kernel whenever GQA applies. B sequences are B query rows in one stream with
+    --kv-unified, else B streams (Q->ne[3]) of one row each (llama-server's default)."""
+    d = w.head_dim_k
+    if d != w.head_dim_v or d > 256 or d % 64:
+        return False
+    rows, streams = (b, 1) if unified else (1, b)
+    ada = cc >= 8.9
+    if w.kv_quantized:
+        return rows <= (2 if ada else 1)
+    return ada and rows == 1 and streams == 1 and not (gqa > 4 and (d >= 256 or n_kv >= 8192))
+
+
+# An L2 below this is small: 3-6 MB on Turing and Ampere GA10x (under 100 KB per SM), against 32-128 MB
+# on Ada, Blackwell, A100 and Hopper (350 KB+ per SM); hardware/nvidia_chips.py.
+SMALL_L2_BYTES = 16 * 1024**2
+
+
+def cuda_kv_reads(w: TokenWork, il: int, spec, n_kv: int, b: int, miss: float, unified: bool = False) -> float:
+    """Times layer il's KV cache crosses DRAM in one CUDA flash-attention decode step. The vector
+    kernel (ggml-cuda/fattn-vec.cuh) runs a block per query head, each reading its KV head's cache,
+    so a group of `gqa` query heads reads it `gqa` times; the matrix-core kernel packs the group
+    (ncols2) and reads it once. A large L2 serves the repeated reads (taken as all of them); on a
+    small one the share `miss` (BackendParams.vec_kv_miss) reaches DRAM. 1 where the L2 is unknown."""
+    gqa, cc, l2 = w.gqa(il), spec.cuda_cc, spec.l2_bytes
+    if gqa <= 1 or cc is None or l2 is None or l2 >= SMALL_L2_BYTES or not n_kv:
+        return 1.0
+    return 1.0 + (gqa - 1) * miss if _cuda_vec_decode(w, gqa, cc, n_kv, b, unified) else 1.0
+
+
 def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, depth: int, b: int,
                 old_build: bool = False) -> _Step:
     """One decode step of b sequences, each with `depth` tokens cached (`old_build`: the CPU flash
@@ -117,6 +152,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     w, lay, layers, out_b = geo.work, geo.layout, geo.layers, geo.output_bytes
     units = lay.n_gpu + 1
     weights, flops, kv = [0.0] * units, [0.0] * units, [0.0] * units
+    kv_traffic = [0.0] * units  # the cache bytes that cross DRAM, repeated reads included (cuda_kv_reads)
     attn = [0.0] * units  # attention FLOPs over the cache (the CPU's flash-attention cost)
     expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
     n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
@@ -126,7 +162,11 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         u, ue = lay.layer[il], lay.experts[il]
         weights[u] += layers.dense[il]
         flops[u] += 2.0 * w.dense_elems[il] * b
-        kv[u] += (w.kv_row_bytes[il] * w.kv_tokens(il, depth) + w.state_bytes[il]) * b
+        n_kv = w.kv_tokens(il, depth)
+        kv[u] += (w.kv_row_bytes[il] * n_kv + w.state_bytes[il]) * b
+        reads = (cuda_kv_reads(w, il, rig.gpus[u], n_kv, b, p.backend("cuda").vec_kv_miss, cfg.kv_unified)
+                 if u < lay.n_gpu and cfg.flash_attn and rig.gpus[u].backend == "cuda" else 1.0)
+        kv_traffic[u] += (w.kv_row_bytes[il] * n_kv * reads + w.state_bytes[il]) * b
         attn[u] += w.attn_flops[il] * w.kv_tokens(il, depth) * b
         n_layers[u] += 1
         n_rec[u] += w.recurrent[il]
@@ -152,7 +192,8 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         eff = bp.bw_eff * p.qd("gpu", geo.family) * (bp.hbm_factor if spec.hbm else 1.0)
         mem_s = weights[g] / (spec.bandwidth_bps * min(eff, 1.0))
         comp_s = flops[g] / (spec.fp16_flops * bp.mm_eff)
-        time_s += max(mem_s, comp_s) + kv[g] / (spec.bandwidth_bps * bp.kv_eff)
+        attn_s = attn[g] / (spec.fp16_flops * bp.dec_attn_eff)
+        time_s += max(mem_s, comp_s) + max(kv_traffic[g] / (spec.bandwidth_bps * bp.kv_eff), attn_s)
         time_s += n_layers[g] * bp.layer_s + n_moe[g] * bp.moe_layer_s + n_rec[g] * bp.recurrent_layer_s
         roof_s += (weights[g] + kv[g]) / spec.bandwidth_bps
     h = lay.host

@@ -37,7 +37,8 @@ _BACKEND_KEYS = {
     "bw_eff": (0.5, 0.2, 0.98), "moe_read_eff": (0.5, 0.2, 0.98), "kv_eff": (1.0, 0.02, 0.98), "mm_eff": (1.0, 0.02, 0.98),
     "moe_mm_eff": (1.0, 0.01, 0.98), "attn_eff": (1.0, 0.005, 0.98), "attn_tile_eff": (1.0, 0.002, 0.98), "link_eff": (0.4, 0.2, 0.98),
     "hbm_factor": (0.5, 0.3, 1.5), "nofa_prefill_factor": (0.7, 0.5, 4.0), "half_tokens": (1.0, 1.0, 2048.0),
-    "moe_half_tokens": (1.0, 0.5, 1024.0),
+    "moe_half_tokens": (1.0, 0.5, 1024.0), "vec_kv_miss": (0.7, 0.02, 1.0),
+    "dec_attn_eff": (1.0, 0.002, 0.98),
     # fixed costs: known to an order of magnitude
     "token_s": (1.5, 1e-5, 20e-3), "layer_s": (1.5, 1e-7, 500e-6), "moe_layer_s": (1.5, 1e-7, 1e-3),
     "hop_s": (1.5, 1e-6, 1e-3), "ubatch_layer_s": (1.5, 1e-7, 5e-3),
@@ -216,7 +217,10 @@ def main() -> int:
     args = ap.parse_args()
     rows = [r for r in load_rows() if r["split"] == "fit"]
     cases, skipped = build_all(rows)
-    print(f"{len(rows)} fit rows: {len(cases)} predictable, {len(skipped)} skipped")
+    below = sorted(c.row["id"] for c in cases if not c.hw_as_stated)
+    cases = [c for c in cases if c.hw_as_stated]  # no --hw describes their machine (BELOW_STATED_HW)
+    print(f"{len(rows)} fit rows: {len(cases)} predictable, {len(skipped)} skipped, "
+          f"{len(below)} left out whose source says the machine ran below its hw ({', '.join(below)})")
     for reason, n in Counter(reason for _, reason in skipped).most_common():
         print(f"  skipped {n:3}: {reason}")
     params, informed = fit(cases)

@@ -61,6 +61,16 @@ class BackendParams:
     # prefill without flash attention: the GPU's ubatch time is this much longer (the KQ scores are
     # materialised in F32 and soft-maxed as separate ops; measured slower than FA even at depth 0)
     nofa_prefill_factor: float = 1.0
+    # decode: attention's arithmetic over the cache (plan/speed_work.py attn_flops: 2 x query heads x
+    # (K + V width) per cached token) as a fraction of the FP16 peak. Overlaps the cache reads (the
+    # larger counts); it shows where many query heads share a narrow cache: MLA (DeepSeek, Kimi K2,
+    # GLM-4.7-Flash: 576-wide latent, one KV head for 20-128 query heads). Prior 0.1: the vector
+    # kernels run on the plain ALUs (ggml-cuda/fattn-vec.cuh, ggml-metal kernels/fa_vec_common.metal)
+    dec_attn_eff: float = 0.1
+    # decode, CUDA: the share of flash attention's repeated KV reads (the vector kernel reads a KV
+    # head's cache once per query head of its group, plan/speed_decode.cuda_kv_reads) that reach DRAM
+    # on a chip with a small L2 (under SMALL_L2_BYTES: Turing, Ampere GA10x); prior 1: no reuse
+    vec_kv_miss: float = 1.0
     # prefill: fixed cost per layer per ubatch
     ubatch_layer_s: float = 50e-6
     # prefill: achieved fraction of the host link when weights in RAM are streamed to the GPU

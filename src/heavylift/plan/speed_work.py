@@ -44,6 +44,14 @@ class TokenWork:
     # (ggml-cuda/fattn.cu ggml_cuda_get_best_fattn_kernel, gqa_opt_applies); otherwise (MHA, MLA's
     # 576-wide latent) it takes the tile kernel, which runs on the plain FP16/FP32 ALUs
     fa_wmma: list[bool] = field(default_factory=list)
+    n_head_kv: list[int] = field(default_factory=list)  # per layer (0: no KV cache)
+    head_dim_k: int = 0  # K head width (MLA: the cached latent, 576)
+    head_dim_v: int = 0
+    kv_quantized: bool = False  # a quantized cache type (q8_0, q4_0, ...): no matrix-core decode kernel
+
+    def gqa(self, il: int) -> int:
+        """Query heads per KV head in layer il (0 without a KV cache)."""
+        return self.n_head // self.n_head_kv[il] if il < len(self.n_head_kv) and self.n_head_kv[il] else 0
 
     def kv_tokens(self, il: int, depth: int) -> int:
         return min(depth, self.n_swa) if self.swa[il] and self.n_swa else depth
@@ -76,7 +84,8 @@ def token_work(arch: ModelArch, cfg: ContextConfig, layer_bytes_dense: list[int]
     fa_wmma = [bool(kv) and arch.n_head // kv >= 2 and arch.head_dim_k <= 256 for kv in arch.n_head_kv]
     return TokenWork(dense, experts, output, frac, arch.n_expert, arch.n_expert_used, kv_row, state, attn,
                      list(arch.swa_layers), arch.n_swa, arch.n_embd,
-                     list(arch.recurrent_layers), arch.n_head, fa_wmma)
+                     list(arch.recurrent_layers), arch.n_head, fa_wmma, list(arch.n_head_kv), arch.head_dim_k,
+                     arch.kv_lora_rank if arch.is_mla else arch.head_dim_v, kv_type.block_size > 1)
 
 
 _ELEMENTS: dict[str, tuple[list[int], list[int], int]] = {}  # per architecture (the planner asks many times)
