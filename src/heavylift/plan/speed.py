@@ -48,7 +48,7 @@ from heavylift.plan.speed_decode import (
     host_rates,
 )
 from heavylift.plan.speed_params import SpeedParams
-from heavylift.plan.speed_prefill import MIN_OFFLOAD_BATCH, prefill_seconds
+from heavylift.plan.speed_prefill import MIN_OFFLOAD_BATCH, prefill_seconds, tensor_rate
 
 __all__ = ["SpeedEstimate", "estimate", "Geometry", "geometry", "decode_step", "prefill_seconds", "MIN_OFFLOAD_BATCH"]
 
@@ -145,7 +145,11 @@ def _explain(p: SpeedParams, rig: Rig, lay: Layout, cfg: ContextConfig, depth: i
         out.append(f"{backend}: decode reads weights at {bp.bw_eff:.0%} and the KV cache at {bp.kv_eff:.0%} of peak "
                    f"bandwidth, plus {bp.token_s * 1e3:.2f} ms per token, {bp.layer_s * 1e6:.0f} us per layer, "
                    f"{bp.moe_layer_s * 1e6:.0f} us per MoE layer, {bp.hop_s * 1e6:.0f} us per device hop; prefill "
-                   f"matmuls at {bp.mm_eff:.0%} (experts {bp.moe_mm_eff:.0%}) of FP16 tensor peak at saturation, "
+                   f"matmuls at {bp.mm_eff:.0%} (experts {bp.moe_mm_eff:.0%}) of a tensor rate that grows as the "
+                   f"FP16 peak to the power {bp.size_exp:.2f} ("
+                   + ", ".join(f"{g.name} {tensor_rate(g.kernel_flops, bp) / 1e12:.0f} of {g.kernel_flops / 1e12:.0f} "
+                               "TFLOPS" for g in {g.key: g for g in rig.gpus if g.backend == backend}.values())
+                   + ") at saturation, "
                    f"half of that at {bp.half_tokens:.0f} tokens per matmul ({bp.moe_half_tokens:.0f} per expert); "
                    f"attention at {bp.attn_eff:.0%}")
         hopper = [g.name for g in rig.gpus if g.backend == backend and g.mma_share < 1.0]

@@ -38,7 +38,7 @@ _BACKEND_KEYS = {
     "moe_mm_eff": (1.0, 0.01, 0.98), "attn_eff": (1.0, 0.005, 0.98), "attn_tile_eff": (1.0, 0.002, 0.98), "link_eff": (0.4, 0.2, 0.98),
     "hbm_factor": (0.5, 0.3, 1.5), "nofa_prefill_factor": (0.7, 0.5, 4.0), "half_tokens": (1.0, 1.0, 2048.0),
     "moe_half_tokens": (1.0, 0.5, 1024.0), "vec_kv_miss": (0.7, 0.02, 1.0),
-    "dec_attn_eff": (1.0, 0.002, 0.98),
+    "dec_attn_eff": (1.0, 0.002, 0.98), "size_exp": (0.3, 0.4, 1.2),
     # fixed costs: known to an order of magnitude
     "token_s": (1.5, 1e-5, 20e-3), "layer_s": (1.5, 1e-7, 500e-6), "moe_layer_s": (1.5, 1e-7, 1e-3),
     "hop_s": (1.5, 1e-6, 1e-3), "ubatch_layer_s": (1.5, 1e-7, 5e-3),

@@ -71,6 +71,13 @@ class BackendParams:
     # head's cache once per query head of its group, plan/speed_decode.cuda_kv_reads) that reach DRAM
     # on a chip with a small L2 (under SMALL_L2_BYTES: Turing, Ampere GA10x); prior 1: no reuse
     vec_kv_miss: float = 1.0
+    # prefill: how a GPU's reachable matmul/attention rate grows with its tensor peak: rate =
+    # REF_TENSOR_FLOPS x (peak / REF_TENSOR_FLOPS) ** size_exp (plan/speed_prefill.tensor_rate).
+    # Prior 1: in proportion to the peak. Fitted: the same model, build and flags on 8 NVIDIA cards
+    # (the gpt-oss guide rows) reach 36-40 tok/s per peak TFLOPS on 95-180 TFLOPS cards and 22-24 on
+    # 330-500 TFLOPS ones; the dense rows of another source show the same trend. Empirical: why
+    # (clocks under sustained load, power per SM, kernel occupancy) is not established
+    size_exp: float = 1.0
     # prefill: fixed cost per layer per ubatch
     ubatch_layer_s: float = 50e-6
     # prefill: achieved fraction of the host link when weights in RAM are streamed to the GPU

@@ -33,11 +33,19 @@ def _sat(tokens: float, bp: BackendParams) -> float:
     return tokens / (tokens + bp.half_tokens)
 
 
-def _mm_flops(spec: DeviceSpec, geo: Geometry) -> float:
+REF_TENSOR_FLOPS = 100e12  # the peak at which BackendParams.size_exp leaves a GPU's rate as it is
+
+
+def tensor_rate(peak: float, bp: BackendParams) -> float:
+    """The rate the efficiencies scale, from a tensor peak: REF x (peak / REF) ** size_exp."""
+    return REF_TENSOR_FLOPS * (peak / REF_TENSOR_FLOPS) ** bp.size_exp
+
+
+def _mm_flops(spec: DeviceSpec, geo: Geometry, bp: BackendParams) -> float:
     """The tensor rate a GPU's matmuls can reach: quantized weights go through llama.cpp's own MMQ
     kernels (mma.sync: DeviceSpec.kernel_flops); F16/BF16 weights through cuBLAS, which uses the whole
     chip (wgmma on Hopper). ggml-cuda.cu ggml_cuda_mul_mat picks between them."""
-    return spec.fp16_flops if geo.family == "f16" else spec.kernel_flops
+    return tensor_rate(spec.fp16_flops if geo.family == "f16" else spec.kernel_flops, bp)
 
 
 def gpu_moe_flops(w: TokenWork, il: int, u: int, bp: BackendParams) -> float:
@@ -121,9 +129,9 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
         # dense weights and attention
         if g < lay.n_gpu:
             spec, bp = rig.gpus[g], p.backend(rig.gpus[g].backend)
-            times[g] += dense_f / (_mm_flops(spec, geo) * bp.mm_eff * q_gpu * _sat(u, bp))
+            times[g] += dense_f / (_mm_flops(spec, geo, bp) * bp.mm_eff * q_gpu * _sat(u, bp))
             tile = cfg.flash_attn and fa_on_tile(spec, geo, il)
-            times[g] += attn_f / (spec.kernel_flops * (bp.attn_tile_eff if tile else bp.attn_eff))
+            times[g] += attn_f / (tensor_rate(spec.kernel_flops, bp) * (bp.attn_tile_eff if tile else bp.attn_eff))
             times[g] += bp.ubatch_layer_s + (u * bp.recurrent_token_s if w.recurrent[il] else 0.0)
             roof += (dense_f + attn_f) / spec.fp16_flops
         else:
@@ -133,7 +141,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             roof += attn_f / rig.cpu_flops
             if offload:
                 spec, bp = rig.gpus[0], p.backend(rig.gpus[0].backend)
-                times[0] += dense_f / (_mm_flops(spec, geo) * bp.mm_eff * q_gpu * _sat(u, bp)) + bp.ubatch_layer_s
+                times[0] += dense_f / (_mm_flops(spec, geo, bp) * bp.mm_eff * q_gpu * _sat(u, bp)) + bp.ubatch_layer_s
                 link_s += layers.dense[il] / (rig.host_link_bps * bp.link_eff)
                 roof += dense_f / spec.fp16_flops
             else:
@@ -149,7 +157,7 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             touched = layers.experts[il] * (1.0 - (1.0 - w.frac) ** u)
             bw = spec.bandwidth_bps * bp.moe_read_eff * (bp.hbm_factor if spec.hbm else 1.0)
             # MMQ streams the expert rows while it multiplies: the slower of the two bounds it (roofline)
-            times[gi] += max(touched / bw, gpu_moe_flops(w, il, u, bp) / (_mm_flops(spec, geo) * bp.moe_mm_eff * q_gpu))
+            times[gi] += max(touched / bw, gpu_moe_flops(w, il, u, bp) / (_mm_flops(spec, geo, bp) * bp.moe_mm_eff * q_gpu))
             roof += exp_f / spec.fp16_flops
             if ge == lay.host:
                 link_s += layers.experts[il] / (rig.host_link_bps * bp.link_eff)
@@ -159,7 +167,8 @@ def _ubatch(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, start: 
             roof += exp_f / rig.cpu_flops
     if lay.n_gpu and lay.output < lay.n_gpu:
         spec = rig.gpus[lay.output]
-        times[lay.output] += 2.0 * w.output_elems / (_mm_flops(spec, geo) * p.backend(spec.backend).mm_eff)
+        bp = p.backend(spec.backend)
+        times[lay.output] += 2.0 * w.output_elems / (_mm_flops(spec, geo, bp) * bp.mm_eff)
     # activations crossing between devices: one per boundary between consecutive layers' devices,
     # two per layer whose experts another GPU holds (u x n_embd F32 each way)
     hops = sum(1 for il in range(1, n) if lay.layer[il] != lay.layer[il - 1])
