@@ -227,6 +227,19 @@ def test_cuda_flash_attention_kernel_choice_follows_fattn_cu() -> None:
     assert not _cuda_vec_decode(work(576, True, 512), 16, 8.6, 1024, 1, False)  # MLA: no vector kernel
 
 
+def test_prefill_rates_stay_below_every_devices_peak() -> None:
+    """tensor_rate grows as peak ** size_exp (fit < 1 on CUDA): what the efficiencies make of it must
+    stay below the datasheet peak on every device of the catalog, small ones included."""
+    from heavylift.hardware.catalog import DEVICES
+    from heavylift.plan.speed_prefill import tensor_rate
+
+    p = SpeedParams.fitted()
+    for d in DEVICES.values():
+        bp = p.backend(d.backend)
+        best = max(bp.mm_eff, bp.moe_mm_eff, bp.attn_eff, bp.attn_tile_eff)
+        assert best * tensor_rate(d.kernel_flops, bp) < d.kernel_flops, d.key
+
+
 def test_rig_profile_overrides_defaults() -> None:
     base = _est("qwen3-30b-a3b", "1x rtx-4090", depth=0)
     faster = SpeedParams.fitted().to_dict()

@@ -37,7 +37,9 @@ REF_TENSOR_FLOPS = 100e12  # the peak at which BackendParams.size_exp leaves a G
 
 
 def tensor_rate(peak: float, bp: BackendParams) -> float:
-    """The rate the efficiencies scale, from a tensor peak: REF x (peak / REF) ** size_exp."""
+    """The rate the efficiencies scale, from a tensor peak: REF x (peak / REF) ** size_exp. Below REF
+    it is above the peak when size_exp < 1; what a kernel reaches (an efficiency times it) stays
+    below the peak for every catalog device (tests/plan/test_speed.py)."""
     return REF_TENSOR_FLOPS * (peak / REF_TENSOR_FLOPS) ** bp.size_exp
 
 
