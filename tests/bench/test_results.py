@@ -36,6 +36,11 @@ def test_aggregate_decode_counts_tokens_after_the_last_first_token():
     # window 1.10 .. 1.30: a's pieces after 1.10 (1.12..1.20: 5) + b's after 1.10 (10) = 15 in 0.2 s
     assert aggregate_decode_tps([a, b]) == pytest.approx(75.0)
     assert aggregate_decode_tps([a]) == pytest.approx(a.decode_tps)
+    # multi-byte text: llama-server holds a token that ends inside a UTF-8 character, so 11 pieces
+    # can carry 22 tokens; each piece then counts the engine's tokens per piece
+    wide = sample(first=1.1, step=0.02, n=11)
+    wide.completion_tokens = 22
+    assert aggregate_decode_tps([a, wide]) == pytest.approx((5 + 20) / 0.2)
 
 
 def test_summary_medians_spread_and_ratios():

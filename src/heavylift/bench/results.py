@@ -64,14 +64,17 @@ class RequestSample:
 
 
 def aggregate_decode_tps(samples: list[RequestSample]) -> float | None:
-    """All concurrent requests' decode together: pieces that arrived after the LAST request's first
-    piece (from then on every request is decoding), over the time to the last piece."""
+    """All concurrent requests' decode together: tokens that arrived after the LAST request's first
+    piece (from then on every request is decoding), over the time to the last piece. A piece can
+    carry several tokens (llama-server holds back a token that ends inside a UTF-8 character), so
+    each request's pieces count its engine-reported tokens per piece."""
     firsts = [s.first_s for s in samples if s.first_s is not None]
     if len(firsts) != len(samples):
         return None
     start = max(firsts)
     end = max(s.last_s or start for s in samples)
-    n = sum(1 for s in samples for t in s.piece_s if start < t <= end)
+    n = sum(sum(1 for t in s.piece_s if start < t <= end) * max(1.0, s.completion_tokens / len(s.piece_s))
+            for s in samples if s.piece_s)
     if len(samples) == 1:
         return samples[0].decode_tps
     return n / (end - start) if end > start and n else None
