@@ -153,7 +153,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     units = lay.n_gpu + 1
     weights, flops, kv = [0.0] * units, [0.0] * units, [0.0] * units
     kv_traffic = [0.0] * units  # the cache bytes that cross DRAM, repeated reads included (cuda_kv_reads)
-    attn = [0.0] * units  # attention FLOPs over the cache (the CPU's flash-attention cost)
+    attn = [0.0] * units  # attention FLOPs over the cache (the CPU flash attention; on GPUs, dec_attn_eff)
     expert_w = [0.0] * units  # host only: experts go through mul_mat_id at its own rate
     n_layers, n_moe, n_rec = [0] * units, [0] * units, [0] * units
     touched = w.experts_touched(b)
