@@ -240,6 +240,20 @@ def test_prefill_rates_stay_below_every_devices_peak() -> None:
         assert best * tensor_rate(d.kernel_flops, bp) < d.kernel_flops, d.key
 
 
+def test_a_default_plans_prompt_goes_into_an_empty_cache() -> None:
+    """A plan decodes at the full context by default; its prompt (prefill, TTFT) cannot follow a full
+    cache, so it starts from an empty one; with --depth it follows those tokens, within the context."""
+    from heavylift.plan.planner import make_plan
+
+    src, rig = resolve("qwen3-30b-a3b", "Q4_K_M"), parse_spec("1x rtx-4090")
+    full = make_plan(src, rig, ContextConfig(32768), 8192)
+    assert full.depth_tokens == 32768 and full.speed.prompt_start_tokens == 0
+    after = make_plan(src, rig, ContextConfig(32768), 8192, depth_tokens=16384)
+    assert after.speed.prompt_start_tokens == 16384 and after.prefill_tps < full.prefill_tps
+    last = make_plan(src, rig, ContextConfig(32768), 8192, depth_tokens=30000)
+    assert last.speed.prompt_start_tokens == 32768 - 8192
+
+
 def test_rig_profile_overrides_defaults() -> None:
     base = _est("qwen3-30b-a3b", "1x rtx-4090", depth=0)
     faster = SpeedParams.fitted().to_dict()

@@ -213,7 +213,8 @@ def _print_plan(p: Plan) -> None:
     print(f"decode: ~{s.decode_tps:.1f} tok/s with {p.depth_tokens:,} tokens in the cache (bandwidth roofline there "
           f"{s.roofline_decode_tps:.1f} tok/s; {s.bytes_per_token / 1e9:.2f} GB read per token)"
           + (f", ~{p.decode_tps_depth0:.1f} tok/s with an empty one" if p.depth_tokens else ""))
-    print(f"prefill: ~{s.prefill_tps:.0f} tok/s; time to first token for a {s.prompt_tokens:,}-token prompt: "
+    after = f" after {s.prompt_start_tokens:,} cached tokens" if s.prompt_start_tokens else " into an empty cache"
+    print(f"prefill: ~{s.prefill_tps:.0f} tok/s; time to first token for a {s.prompt_tokens:,}-token prompt{after}: "
           f"{_duration(s.ttft_s)}")
     if p.placement.gpus:
         print(f"power ~{p.power_w:.0f} W (TDP sum); GPUs' list price: "

@@ -122,9 +122,10 @@ def make_plan(src: ModelSource, rig: Rig, cfg: ContextConfig, prompt_tokens: int
     placer = Placer(src.tensors, arch, cfg, rig)
     best = placer.best()
     given = flags is not None and flags.is_given
-    plan = _plan(src, rig, cfg, placer.evaluate(flags) if given else best, prompt_tokens, depth, n_concurrent)
+    start = depth_tokens or 0
+    plan = _plan(src, rig, cfg, placer.evaluate(flags) if given else best, prompt_tokens, depth, n_concurrent, start)
     if given:
-        plan.best = _plan(src, rig, cfg, best, prompt_tokens, depth, n_concurrent)
+        plan.best = _plan(src, rig, cfg, best, prompt_tokens, depth, n_concurrent, start)
         if flags.n_gpu_layers is None and rig.gpus:
             plan.placement.notes.append("no -ngl: llama-server's default (auto) offloads every layer with "
                                         "--fit off; with --fit on it would move layers to make them fit")
@@ -144,14 +145,17 @@ def make_plan(src: ModelSource, rig: Rig, cfg: ContextConfig, prompt_tokens: int
 
 
 def _plan(src: ModelSource, rig: Rig, cfg: ContextConfig, placement: Placement, prompt_tokens: int | None,
-          depth: int, n_concurrent: int) -> Plan:
+          depth: int, n_concurrent: int, prompt_start: int = 0) -> Plan:
     arch = src.arch
     layers = LayerBytes.from_tensors(src.tensors, arch.n_layer)
     prompt = prompt_tokens or min(cfg.ctx // cfg.n_parallel, 150_000)
     active = sum(t.n_elements * (arch.n_expert_used / arch.n_expert if "_exps" in t.name else 1)
                  for t in src.tensors if not t.name.startswith("token_embd") or arch.tied_embeddings)
+    # the prompt (TTFT) follows the --depth tokens the user gave, else an empty cache: a default plan
+    # decodes at the full context, which no prompt could follow; never past the context
+    start = min(prompt_start, max(0, cfg.ctx // cfg.n_parallel - prompt))
     speed = estimate(layers, arch, cfg, rig, placement, prompt, active, depth_tokens=depth,
-                     n_concurrent=n_concurrent, quant=src.quant)
+                     n_concurrent=n_concurrent, quant=src.quant, prompt_start=start)
     depth0 = speed.decode_tps_depth0
     memory = MemoryBreakdown()
     for d in placement.devices:
@@ -200,6 +204,7 @@ def plan_json(p: Plan) -> dict:
            "decode_tps": s.decode_tps, "decode_tps_depth0": p.decode_tps_depth0, "depth_tokens": p.depth_tokens,
            "n_concurrent": p.n_concurrent, "roofline_decode_tps": s.roofline_decode_tps,
            "prefill_tps": s.prefill_tps, "ttft_s": s.ttft_s, "prompt_tokens": s.prompt_tokens,
+           "prompt_start_tokens": s.prompt_start_tokens,
            "bytes_per_token": s.bytes_per_token, "llama_server_args": p.llama_server_args,
            "vllm_args": p.vllm_args, "vllm_note": p.vllm_note, "power_w": p.power_w, "price_usd": p.price_usd,
            "best_placement": None, "suggestions": p.suggestions, "assumptions": p.assumptions,

@@ -58,7 +58,7 @@ class SpeedEstimate:
     decode_tps: float  # one sequence's tokens/s at depth_tokens (while n_concurrent decode together)
     decode_tps_depth0: float  # the same with an empty cache
     decode_tps_total: float  # all n_concurrent sequences together
-    prefill_tps: float  # prompt_tokens after depth_tokens already cached
+    prefill_tps: float  # prompt_tokens after prompt_start_tokens already cached
     ttft_s: float  # prefill of the prompt + the first decoded token
     roofline_decode_tps: float  # bytes per token over the devices' peak bandwidths, nothing else
     roofline_prefill_tps: float  # FLOPs per token over the devices' peak compute, nothing else
@@ -67,6 +67,7 @@ class SpeedEstimate:
     prompt_tokens: int
     depth_tokens: int
     n_concurrent: int = 1
+    prompt_start_tokens: int = 0  # tokens already cached before the prompt (prefill and TTFT start there)
     params: str = ""  # which constants: the public fit, or a calibrated profile
     assumptions: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -74,9 +75,12 @@ class SpeedEstimate:
 
 def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: Placement, prompt_tokens: int,
              active_params: float, *, depth_tokens: int | None = None, n_concurrent: int = 1,
-             params: SpeedParams | None = None, quant: str | None = None) -> SpeedEstimate:
+             params: SpeedParams | None = None, quant: str | None = None,
+             prompt_start: int | None = None) -> SpeedEstimate:
     """Speed of this placement. depth_tokens None = decode at a full context (ctx per sequence);
-    quant: the file type (Q4_K_M, F16, ...), whose kernels set the quant-family factors."""
+    prompt_start: tokens cached before the prompt (None: depth_tokens when given, as llama-bench's
+    `-p P -d D`, else 0); quant: the file type (Q4_K_M, F16, ...), whose kernels set the quant-family
+    factors."""
     p = params or rig.speed_params or SpeedParams.fitted()
     geo = geometry(layers, arch, cfg, rig, placement, quant)
     w = geo.work
@@ -86,7 +90,7 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
     step = decode_step(geo, rig, p, cfg, depth, b)
     step0 = decode_step(geo, rig, p, cfg, 0, b)
     one = decode_step(geo, rig, p, cfg, depth, 1)
-    start = 0 if depth_tokens is None else depth
+    start = max(0, prompt_start) if prompt_start is not None else (0 if depth_tokens is None else depth)
     pre_s, roof_pre_s = prefill_seconds(geo, rig, p, cfg, start, max(1, prompt_tokens))
     first = decode_step(geo, rig, p, cfg, start + prompt_tokens, 1)  # the first token after the prompt
     flops_tok = 2 * active_params + sum(w.attn_flops[il] * w.kv_tokens(il, start + prompt_tokens // 2)
@@ -97,7 +101,7 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
         roofline_decode_tps=1.0 / one.roof_s if one.roof_s else 0.0,
         roofline_prefill_tps=prompt_tokens / roof_pre_s if roof_pre_s else 0.0,
         bytes_per_token=int(one.bytes), flops_per_token=flops_tok, prompt_tokens=prompt_tokens, depth_tokens=depth,
-        n_concurrent=b, params=p.label)
+        n_concurrent=b, prompt_start_tokens=start, params=p.label)
     est.assumptions, est.sources = _explain(p, rig, geo.layout, cfg, depth, depth_tokens is None, b)
     est.assumptions += _kv_reads_note(w, rig, p, cfg, geo.layout, depth, b)
     return est
