@@ -103,31 +103,31 @@ def estimate(layers: LayerBytes, arch, cfg: ContextConfig, rig: Rig, placement: 
         bytes_per_token=int(one.bytes), flops_per_token=flops_tok, prompt_tokens=prompt_tokens, depth_tokens=depth,
         n_concurrent=b, prompt_start_tokens=start, params=p.label)
     est.assumptions, est.sources = _explain(p, rig, geo.layout, cfg, depth, depth_tokens is None, b)
-    est.assumptions += _kv_reads_note(w, rig, p, cfg, geo.layout, depth, b)
+    est.assumptions += _kv_reads_note(w, rig, p, cfg, geo.layout, step, depth, b)
     return est
 
 
-def _kv_reads_note(w, rig: Rig, p: SpeedParams, cfg: ContextConfig, lay: Layout, depth: int, b: int) -> list[str]:
+def _kv_reads_note(w, rig: Rig, p: SpeedParams, cfg: ContextConfig, lay: Layout, step, depth: int,
+                   b: int) -> list[str]:
     """Say so when attention's arithmetic outweighs reading the cache on a GPU (MLA on Metal), and when
     CUDA's vector flash-attention kernel reads the cache once per query head
-    (speed_decode.cuda_kv_reads): a q8_0 cache on an Ampere card can cost more than an F16 one."""
+    (speed_decode.cuda_kv_reads): a q8_0 cache on an Ampere card can cost more than an F16 one.
+    `step`: the decode step at `depth` (its per-GPU cache and arithmetic seconds)."""
     if not cfg.flash_attn or not depth:
         return []
     miss = p.backend("cuda").vec_kv_miss
     out = []
     for g, spec in enumerate(rig.gpus):
-        bp = p.backend(spec.backend)
-        mine = [il for il in range(len(w.kv_row_bytes)) if lay.layer[il] == g and w.kv_row_bytes[il]]
-        attn_s = sum(w.attn_flops[il] * w.kv_tokens(il, depth) for il in mine) * b / (spec.fp16_flops * bp.dec_attn_eff)
-        kv_s = sum(w.kv_row_bytes[il] * w.kv_tokens(il, depth) for il in mine) * b / (spec.bandwidth_bps * bp.kv_eff)
+        attn_s, kv_s = step.gpu_attn_s[g], step.gpu_kv_s[g]
         if attn_s > kv_s and attn_s > 1e-3:
             out.append(f"GPU {g} ({spec.name}): attention's arithmetic over the cache, {attn_s * 1e3:.1f} ms per step "
-                       f"at {bp.dec_attn_eff:.1%} of its FP16 peak, outweighs reading it ({kv_s * 1e3:.1f} ms): "
-                       f"{w.n_head} query heads per layer each go over the cache (docs/speed.md, dec_attn_eff)")
+                       f"at {p.backend(spec.backend).dec_attn_eff:.1%} of its FP16 peak, outweighs reading it "
+                       f"({kv_s * 1e3:.1f} ms): {w.n_head} query heads per layer each go over the cache "
+                       "(docs/speed.md, dec_attn_eff)")
         if spec.backend != "cuda":
             continue
         reads = [(cuda_kv_reads(w, il, spec, w.kv_tokens(il, depth), b, miss, cfg.kv_unified), w.gqa(il))
-                 for il in mine]
+                 for il in range(len(w.kv_row_bytes)) if lay.layer[il] == g and w.kv_row_bytes[il]]
         worst = max(reads, default=(1.0, 0))
         if worst[0] > 1.0:
             out.append(f"GPU {g} ({spec.name}, {spec.l2_bytes / 1024**2:g} MB L2): CUDA flash attention decodes the "

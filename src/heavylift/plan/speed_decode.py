@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from heavylift.hardware.rig import Rig
 from heavylift.plan.memory import ContextConfig
@@ -84,6 +84,10 @@ class _Step:
     time_s: float
     roof_s: float
     bytes: float
+    # per GPU: seconds reading the KV cache (repeated reads included) and of attention's arithmetic;
+    # the step pays the larger (plan/speed.py says which)
+    gpu_kv_s: list[float] = field(default_factory=list)
+    gpu_attn_s: list[float] = field(default_factory=list)
 
 
 # ggml-cpu ops.cpp ggml_compute_forward_flash_attn_ext_f16: decode splits the cached tokens over all
@@ -185,6 +189,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
     if lay.layer and lay.layer[-1] != lay.output:
         hops += 1
     time_s = roof_s = 0.0
+    gpu_kv_s, gpu_attn_s = [0.0] * lay.n_gpu, [0.0] * lay.n_gpu
     for g in range(lay.n_gpu):
         if not (weights[g] or kv[g]):
             continue
@@ -192,8 +197,9 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         eff = bp.bw_eff * p.qd("gpu", geo.family) * (bp.hbm_factor if spec.hbm else 1.0)
         mem_s = weights[g] / (spec.bandwidth_bps * min(eff, 1.0))
         comp_s = flops[g] / (spec.fp16_flops * bp.mm_eff)
-        attn_s = attn[g] / (spec.fp16_flops * bp.dec_attn_eff)
-        time_s += max(mem_s, comp_s) + max(kv_traffic[g] / (spec.bandwidth_bps * bp.kv_eff), attn_s)
+        gpu_attn_s[g] = attn[g] / (spec.fp16_flops * bp.dec_attn_eff)
+        gpu_kv_s[g] = kv_traffic[g] / (spec.bandwidth_bps * bp.kv_eff)
+        time_s += max(mem_s, comp_s) + max(gpu_kv_s[g], gpu_attn_s[g])
         time_s += n_layers[g] * bp.layer_s + n_moe[g] * bp.moe_layer_s + n_rec[g] * bp.recurrent_layer_s
         roof_s += (weights[g] + kv[g]) / spec.bandwidth_bps
     h = lay.host
@@ -224,7 +230,7 @@ def decode_step(geo: Geometry, rig: Rig, p: SpeedParams, cfg: ContextConfig, dep
         link = rig.gpu_link_bps or rig.host_link_bps or 1e12
         time_s += bp.token_s + hops * (bp.hop_s + b * 4 * w.n_embd / link)
     total = sum(weights) + sum(expert_w) + sum(kv)
-    return _Step(time_s, roof_s, total / b if b else total)
+    return _Step(time_s, roof_s, total / b if b else total, gpu_kv_s, gpu_attn_s)
 
 
 def compute_cores(rig: Rig, cpu: CpuParams, phase: str = "decode") -> float:
