@@ -48,6 +48,10 @@ def test_sweep_measures_every_configuration(tiny_run):
             assert r["predicted_prefill_tps"] > 0 and r["predicted_decode_tps"] > 0
             assert r["llama_bench_pp_tps"] > 0 and r["llama_bench_tg_tps"] > 0
             assert r["pp_vs_llama_bench"] == pytest.approx(r["prefill_tps"] / r["llama_bench_pp_tps"])
+            # each side's repetitions are kept (the interval needs 3 a side: tests/bench/test_results.py)
+            assert len(r["llama_bench_pp_samples_tps"]) == len(r["spread"]["prefill_tps"]["values"]) == r["repeats"]
+            assert len(r["llama_bench_tg_samples_tps"]) == r["repeats"] and r["pp_vs_llama_bench_ci"] is None
+            assert r["llama_bench_paired"], "CPU-only and small: one llama-bench repetition after each of ours"
             assert r["decode_vs_limit"] == pytest.approx(r["decode_tps"] / r["roofline_decode_tps"])
         else:
             assert r["decode_tps_aggregate"] > 0
@@ -65,6 +69,8 @@ def test_run_is_stored_listed_shown_and_reported(tiny_run, tmp_path):
     assert shown["fingerprint"] and shown["engine_version"] and shown["quant"] == "Q4_1"
     assert shown["settings"]["gen_tokens"] == 8 and "-fa" in shown["engine_args"]
     assert any("llama-bench" in c[0] for c in shown["llama_bench"]["commands"])
+    assert shown["llama_bench"]["mode"] == "interleaved"
+    assert all("-r" in c and c[c.index("-r") + 1] == "1" for c in shown["llama_bench"]["commands"])
     text = run_cli("bench", "show", "last", timeout=60).stdout
     assert "meas/pred" in text and "llama-bench" in text and "p64/d128/c2" in text
     png = tmp_path / "report.png"

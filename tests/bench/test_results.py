@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from heavylift.bench.predict import Prediction
-from heavylift.bench.results import RequestSample, Spread, aggregate_decode_tps, summarize
+from heavylift.bench.results import (
+    ConfigResult,
+    RequestSample,
+    Spread,
+    aggregate_decode_tps,
+    ratio_interval,
+    summarize,
+)
 from heavylift.bench.sweep import BenchConfig
 
 
@@ -69,3 +78,39 @@ def test_spread_and_unknowns():
     r = summarize(BenchConfig(64, 0, 2, 11), [[sample(), sample()]], Prediction.unknown("no model"), [])
     assert r.predicted_decode_tps is None and r.decode_vs_predicted is None
     assert "no model" in r.notes
+
+
+def test_ratio_interval_brackets_the_ratio_of_medians_and_is_repeatable():
+    ours, theirs = [[190.0, 200.0, 210.0, 185.0, 205.0]], [[200.0, 205.0, 198.0, 210.0, 202.0]]
+    lo, hi = ratio_interval(ours, theirs)
+    assert lo <= 200.0 / 202.0 <= hi and hi - lo < 0.2
+    assert ratio_interval(ours, theirs) == (lo, hi)  # seeded
+    tight = ratio_interval([[200.0] * 5], [[202.0] * 5])
+    assert tight == pytest.approx((200 / 202, 200 / 202))  # no spread, no width
+    # rounds drift: each round alone is tight, but ours ran in a fast period in one and a slow one in
+    # the other, so the interval must be wide, not the tight within-round one
+    steady = [[200.0, 201.0, 199.0]] * 2
+    drift = ratio_interval([[220.0, 221.0, 219.0], [180.0, 181.0, 179.0]], steady)
+    assert drift[0] < 0.95 and drift[1] > 1.05
+    assert ratio_interval([[200.0, 201.0, 199.0]] * 2, steady)[1] - ratio_interval([[200.0, 201.0, 199.0]] * 2, steady)[0] < 0.02
+    assert ratio_interval([[1.0, 2.0]], [[1.0, 2.0, 3.0]]) is None  # fewer than 3 repetitions on a side
+
+
+def test_llama_bench_samples_give_an_interval_that_survives_the_database_round_trip():
+    cfg = BenchConfig(512, 0, 1, 11)
+    repeats = [[sample(first=f)] for f in (0.9, 1.0, 1.1, 1.2, 0.95)]
+    r = summarize(cfg, repeats, Prediction.unknown("x"), [])
+    assert r.repeat_values("prefill_tps") == pytest.approx([512 / f for f in (0.9, 1.0, 1.1, 1.2, 0.95)])
+    r.add_llama_bench(500.0, 105.0, [480.0, 500.0, 520.0, 495.0, 505.0], [100.0, 105.0, 110.0])
+    lo, hi = r.pp_vs_llama_bench_ci
+    assert lo <= r.pp_vs_llama_bench <= hi
+    assert r.tg_vs_llama_bench_ci is not None
+    back = ConfigResult.from_dict(json.loads(json.dumps(r.to_dict())))
+    assert back.pp_vs_llama_bench_ci == (lo, hi) and back.spread["prefill_tps"].values == r.spread["prefill_tps"].values
+    old = r.to_dict()  # a run stored before repeats and llama-bench samples were kept
+    for key in ("llama_bench_pp_samples_tps", "llama_bench_tg_samples_tps", "pp_vs_llama_bench_ci", "tg_vs_llama_bench_ci"):
+        old.pop(key)
+    for spread in old["spread"].values():
+        spread.pop("values")
+    legacy = ConfigResult.from_dict(old)
+    assert legacy.repeat_values("prefill_tps") == [] and legacy.pp_vs_llama_bench_ci is None

@@ -73,3 +73,15 @@ def test_llama_bench_figure_is_the_median_of_its_repetitions():
     # one slow repetition (another process took the cores) moves the mean, not the median
     assert typical_ts({"avg_ts": 50.0, "samples_ts": [65.0, 20.0, 66.0]}) == 65.0
     assert typical_ts({"avg_ts": 50.0}) == 50.0
+
+
+def test_llama_bench_runs_between_our_repeats_only_where_both_fit(tmp_path):
+    from heavylift.bench.llama_bench import interleave_refusal
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"\0" * 1000)
+    assert interleave_refusal(model, ["-ngl", "0", "-t", "2"], [], 10_000) is None
+    assert interleave_refusal(model, ["-ngl", "0"], ["NVIDIA H100"], 10_000) is None  # CPU placement on a GPU box
+    assert "GPU" in interleave_refusal(model, ["-ngl", "99"], ["NVIDIA H100"], 10_000)
+    assert "GPU" in interleave_refusal(model, [], ["NVIDIA H100"], 10_000)  # the server's default offloads
+    assert "RAM" in interleave_refusal(model, ["-ngl", "0"], [], 2_000)  # twice the model > 80% of what is free

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from heavylift.errors import EngineError, SetupError
+from heavylift.errors import EngineError, HeavyliftError, SetupError
 from heavylift.setup.engine_build import EngineBuild
 
 # llama-server flag -> (llama-bench flag, how the value changes). Flags not listed do not exist in
@@ -41,6 +41,8 @@ class LlamaBenchResult:
     tg_tps: dict[tuple[int, int], float] = field(default_factory=dict)  # (gen, depth) -> tok/s
     pp_stdev: dict[tuple[int, int], float] = field(default_factory=dict)
     tg_stdev: dict[tuple[int, int], float] = field(default_factory=dict)
+    pp_samples: dict[tuple[int, int], list[float]] = field(default_factory=dict)  # each repetition (samples_ts)
+    tg_samples: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     not_passed: list[str] = field(default_factory=list)  # server flags with no llama-bench equivalent
 
 
@@ -122,7 +124,58 @@ def run_llama_bench(binary: Path, model: Path, server_args: list[str], pp: list[
             if row["n_prompt"] > 0 and row["n_gen"] == 0:
                 key = (row["n_prompt"], row["n_depth"])
                 result.pp_tps[key], result.pp_stdev[key] = typical_ts(row), row["stddev_ts"]
+                result.pp_samples[key] = list(row.get("samples_ts") or [])
             elif row["n_gen"] > 0 and row["n_prompt"] == 0:
                 key = (row["n_gen"], row["n_depth"])
                 result.tg_tps[key], result.tg_stdev[key] = typical_ts(row), row["stddev_ts"]
+                result.tg_samples[key] = list(row.get("samples_ts") or [])
     return result
+
+
+class InterleavedLlamaBench:
+    """llama-bench one repetition at a time, right after each of our repeats, while our idle server
+    stays loaded: each of our figures gets a llama-bench figure taken seconds apart. On a shared
+    machine whose speed drifts by 10-30% over a minute, a block of our repeats followed by a block
+    of llama-bench's compares two different minutes; pairs compare the same one. Costs a model load
+    and a warm-up per repetition (llama-bench's own, not timed)."""
+
+    def __init__(self, binary: Path, model: Path, server_args: list[str], timeout_s: float = 3600):
+        self.binary, self.model, self.server_args, self.timeout_s = binary, model, server_args, timeout_s
+        self.result = LlamaBenchResult(commands=[], not_passed=translate(server_args)[1])
+        self.error: str | None = None
+
+    def sample(self, prompt: int, depth: int, gen: int) -> None:
+        """One repetition of pp (prompt at depth) and of tg (gen at depth + prompt); after a failure,
+        nothing more (the error is kept and our own measurement goes on)."""
+        if self.error:
+            return
+        try:
+            one = run_llama_bench(self.binary, self.model, self.server_args, [(prompt, depth)],
+                                  [(gen, depth + prompt)], repeats=1, timeout_s=self.timeout_s)
+        except HeavyliftError as e:
+            self.error = str(e)
+            return
+        for cmd in one.commands:
+            if cmd not in self.result.commands:
+                self.result.commands.append(cmd)
+        for mine, theirs in ((self.result.pp_samples, one.pp_samples), (self.result.tg_samples, one.tg_samples)):
+            for key, values in theirs.items():
+                mine.setdefault(key, []).extend(values)
+        for key, values in self.result.pp_samples.items():
+            self.result.pp_tps[key] = statistics.median(values)
+        for key, values in self.result.tg_samples.items():
+            self.result.tg_tps[key] = statistics.median(values)
+
+
+def interleave_refusal(model: Path, server_args: list[str], gpus: list[str], available_bytes: int) -> str | None:
+    """Why llama-bench cannot run beside our loaded server (None: it can). Both must fit at once:
+    a GPU placement would need the GPU memory twice, and repacked or unmapped weights the RAM twice."""
+    flags, _ = translate(server_args)
+    ngl = flags[flags.index("-ngl") + 1] if "-ngl" in flags else None
+    if gpus and ngl != "0":
+        return "the model is placed on a GPU, which cannot hold it twice"
+    need = 2 * model.stat().st_size
+    if need > 0.8 * available_bytes:
+        return (f"the model twice ({need / 2**30:.1f} GiB) would not fit in 80% of the free RAM "
+                f"({available_bytes / 2**30:.1f} GiB)")
+    return None

@@ -61,6 +61,9 @@ def format_run(run: BenchRun) -> list[str]:
                      f"{_f(r.engine_decode_tps, 1):>9} {_f(r.predicted_decode_tps, 1):>10} {_f(r.roofline_decode_tps, 1):>9} "
                      f"{_r(r.decode_vs_predicted):>9} {_r(r.decode_vs_limit):>10} {_f(r.llama_bench_tg_tps, 1):>11} "
                      f"{_r(r.tg_vs_llama_bench):>8}")
+        if r.pp_vs_llama_bench_ci or r.tg_vs_llama_bench_ci:
+            lines.append(f"  ours/llama-bench, 95% interval over both sides' repeats (bootstrap): pp "
+                         f"{_ci(r.pp_vs_llama_bench_ci)}, tg {_ci(r.tg_vs_llama_bench_ci)}")
         if r.concurrency > 1:
             lines.append(f"{'  decode tok/s (all)':24}{_f(r.decode_tps_aggregate, 1):>10} "
                          f"{_span(r, 'decode_tps_aggregate', 1):>17} {'-':>9} {_f(r.predicted_decode_tps_aggregate, 1):>10}")
@@ -77,6 +80,8 @@ def format_run(run: BenchRun) -> list[str]:
     lb = run.llama_bench or {}
     if lb.get("commands"):
         lines += [""] + ["llama-bench: " + " ".join(cmd) for cmd in lb["commands"]]
+        if lb.get("mode") == "interleaved":
+            lines.append("  (one repetition after each of our repeats, our server idle meanwhile: pairs taken seconds apart)")
         if lb.get("not_passed"):
             lines.append("  server flags with no llama-bench equivalent (not passed): " + ", ".join(lb["not_passed"]))
     elif lb.get("error") or lb.get("note"):
@@ -86,6 +91,10 @@ def format_run(run: BenchRun) -> list[str]:
     lines += ["", "client figures: prefill = computed prompt tokens / time to first token; decode = (tokens - 1) / "
                   "(last - first token); engine = llama-server's own timings; limit = roofline from the measured machine"]
     return lines
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    return f"{interval[0]:.2f}-{interval[1]:.2f}" if interval else "-"
 
 
 def _power(run: BenchRun) -> list[str]:

@@ -4,6 +4,7 @@ prediction and limits beside them, the ratios). `--json` and the database hold t
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from dataclasses import asdict, dataclass, field
 
@@ -87,6 +88,7 @@ class Spread:
     max: float
     stdev: float  # sample standard deviation over repeats (0 with one repeat)
     n: int
+    values: list[float] = field(default_factory=list)  # each repeat's figure, in the order measured
 
     @classmethod
     def of(cls, values: list[float | None]) -> Spread | None:
@@ -94,7 +96,32 @@ class Spread:
         if not vals:
             return None
         return cls(statistics.median(vals), min(vals), max(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                   len(vals))
+                   len(vals), vals)
+
+
+def ratio_interval(ours: list[list[float]], theirs: list[list[float]], level: float = 0.95, draws: int = 2000,
+                   seed: int = 0) -> tuple[float, float] | None:
+    """A percentile-bootstrap interval for median(ours) / median(theirs), seeded (the same samples
+    give the same interval). Each side comes as rounds of repetitions, round k of ours paired with
+    round k of theirs (measured minutes apart). Each draw resamples the rounds (pairs kept), then
+    the repetitions inside each chosen round: on a shared machine whole rounds drift apart by more
+    than the repetitions inside one spread, and the interval must carry both. With one round it is
+    the plain bootstrap over its repetitions. None with fewer than 3 repetitions on a side."""
+    pairs = [(a, b) for a, b in zip(ours, theirs, strict=True) if a and b]
+    if sum(len(a) for a, _ in pairs) < 3 or sum(len(b) for _, b in pairs) < 3:
+        return None
+    rng = random.Random(seed)
+
+    def pooled_median(groups: list[list[float]]) -> float:
+        return statistics.median(x for g in groups for x in rng.choices(g, k=len(g)))
+
+    ratios = []
+    for _ in range(draws):
+        chosen = rng.choices(pairs, k=len(pairs))
+        ratios.append(pooled_median([a for a, _ in chosen]) / pooled_median([b for _, b in chosen]))
+    ratios.sort()
+    tail = (1 - level) / 2
+    return ratios[round(tail * (draws - 1))], ratios[round((1 - tail) * (draws - 1))]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -135,6 +162,11 @@ class ConfigResult:
     llama_bench_tg_tps: float | None = None
     pp_vs_llama_bench: float | None = None  # client prefill / llama-bench pp
     tg_vs_llama_bench: float | None = None  # client decode / llama-bench tg
+    llama_bench_pp_samples_tps: list[float] = field(default_factory=list)  # llama-bench's repetitions (samples_ts)
+    llama_bench_tg_samples_tps: list[float] = field(default_factory=list)
+    pp_vs_llama_bench_ci: tuple[float, float] | None = None  # 95% bootstrap interval over both sides' repeats
+    tg_vs_llama_bench_ci: tuple[float, float] | None = None
+    llama_bench_paired: bool = False  # llama-bench ran one repetition after each of our repeats (pairs)
     engine_prompt_tokens: float | None = None  # median prompt tokens the engine computed (llama-server prompt_n)
     spread: dict[str, Spread] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -150,12 +182,33 @@ class ConfigResult:
     def from_dict(cls, data: dict) -> ConfigResult:
         data = dict(data)
         data["spread"] = {k: Spread(**v) for k, v in (data.get("spread") or {}).items()}
+        for key in ("pp_vs_llama_bench_ci", "tg_vs_llama_bench_ci"):  # JSON gives lists back
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
-    def add_llama_bench(self, pp_tps: float | None, tg_tps: float | None) -> None:
+    def add_llama_bench(self, pp_tps: float | None, tg_tps: float | None, pp_samples: list[float] | None = None,
+                        tg_samples: list[float] | None = None, is_paired: bool = False) -> None:
         self.llama_bench_pp_tps, self.llama_bench_tg_tps = pp_tps, tg_tps
         self.pp_vs_llama_bench = _ratio(self.prefill_tps, pp_tps)
         self.tg_vs_llama_bench = _ratio(self.decode_tps, tg_tps)
+        self.llama_bench_pp_samples_tps, self.llama_bench_tg_samples_tps = list(pp_samples or []), list(tg_samples or [])
+        self.llama_bench_paired = is_paired
+        self.pp_vs_llama_bench_ci = ratio_interval(*self.llama_bench_groups("prefill_tps", self.llama_bench_pp_samples_tps))
+        self.tg_vs_llama_bench_ci = ratio_interval(*self.llama_bench_groups("decode_tps", self.llama_bench_tg_samples_tps))
+
+    def llama_bench_groups(self, metric: str, theirs: list[float]) -> tuple[list[list[float]], list[list[float]]]:
+        """Ours and llama-bench's repetitions as ratio_interval's rounds: pair by pair when they were
+        taken interleaved (the bootstrap then keeps each pair together), else one block each."""
+        ours = self.repeat_values(metric)
+        if self.llama_bench_paired and len(ours) == len(theirs):
+            return [[x] for x in ours], [[y] for y in theirs]
+        return [ours], [theirs]
+
+    def repeat_values(self, metric: str) -> list[float]:
+        """Each repeat's figure for a metric (empty for runs stored before repeats were kept)."""
+        spread = self.spread.get(metric)
+        return list(spread.values) if spread else []
 
 
 _METRICS = ("ttft_s", "prefill_tps", "decode_tps", "decode_tps_aggregate", "itl_p50_ms", "itl_p99_ms", "e2e_s",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from heavylift.bench.corpus import TextGenerator
+from heavylift.bench.llama_bench import InterleavedLlamaBench, LlamaBenchResult
 from heavylift.bench.machine import MachineInfo
 from heavylift.bench.power import PowerSampler
 from heavylift.bench.predict import Prediction, context_config, predicted
@@ -175,6 +176,7 @@ class BenchRunner:
                         for _ in range(n)]
         self.prompts = PromptMaker(self.clients[0], target.is_llama, settings.seed)
         self.slot_depth: dict[int, int] = {}  # depth prefix each llama-server slot holds now
+        self.paired_llama_bench: InterleavedLlamaBench | None = None  # set by the session when it fits
         self.predictions = [self.predict(c) for c in self.configs]
 
     def predict(self, cfg: BenchConfig) -> Prediction:
@@ -282,7 +284,12 @@ class BenchRunner:
                     self.slot_depth.pop(k, None)
             repeats.append(samples)
             progress.report(index, r + 1, self.settings.repeats, cfg.label, samples)
-        return summarize(cfg, repeats, self.predictions[index], self.notes_for(cfg, repeats))
+            if self.paired_llama_bench and cfg.concurrency == 1:
+                self.paired_llama_bench.sample(cfg.prompt_tokens, cfg.depth, cfg.gen_tokens)
+        result = summarize(cfg, repeats, self.predictions[index], self.notes_for(cfg, repeats))
+        if self.paired_llama_bench and cfg.concurrency == 1 and not self.paired_llama_bench.error:
+            attach_llama_bench([result], self.paired_llama_bench.result, is_paired=True)
+        return result
 
     def notes_for(self, cfg: BenchConfig, repeats: list[list[RequestSample]]) -> list[str]:
         notes = []
@@ -299,10 +306,12 @@ class BenchRunner:
             c.close()
 
 
-def attach_llama_bench(results: list[ConfigResult], lb) -> None:
+def attach_llama_bench(results: list[ConfigResult], lb: LlamaBenchResult, is_paired: bool = False) -> None:
     """Put llama-bench's figures beside the single-request configurations (llama-bench runs one sequence)."""
     for r in results:
         if r.concurrency != 1:
             continue
-        r.add_llama_bench(lb.pp_tps.get((r.prompt_tokens, r.depth)), lb.tg_tps.get((r.gen_tokens, r.depth + r.prompt_tokens)))
+        pp_key, tg_key = (r.prompt_tokens, r.depth), (r.gen_tokens, r.depth + r.prompt_tokens)
+        r.add_llama_bench(lb.pp_tps.get(pp_key), lb.tg_tps.get(tg_key), lb.pp_samples.get(pp_key), lb.tg_samples.get(tg_key),
+                          is_paired)
 

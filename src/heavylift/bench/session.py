@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from heavylift.bench import machine as machine_mod
-from heavylift.bench.llama_bench import bench_binary, run_llama_bench
+from heavylift.bench.llama_bench import (
+    InterleavedLlamaBench,
+    bench_binary,
+    interleave_refusal,
+    run_llama_bench,
+)
 from heavylift.bench.machine import MachineInfo
 from heavylift.bench.runner import BenchRunner, Say, attach_llama_bench
 from heavylift.bench.store import BenchRun, BenchStore
@@ -83,6 +88,8 @@ def run_bench(req: BenchRequest, say: Say, store: BenchStore | None = None) -> B
             f"gen {req.settings.gen_tokens}, {threads} threads, sampling {req.settings.sampling}, "
             f"prompt cache {'on (--cache)' if req.settings.is_cache else 'off'}")
         runner = BenchRunner(target, req.settings, info, rig, store, say)
+        if req.against_llama_bench and lb_binary and target.model_path:
+            runner.paired_llama_bench = _interleaved(lb_binary, target, req.settings, info, own is not None, say)
         status, missing = runner.run(run_id)
     except HeavyliftError as e:
         if run_id is not None:  # kept, with why it stopped; the results stored so far stand
@@ -93,7 +100,16 @@ def run_bench(req: BenchRequest, say: Say, store: BenchStore | None = None) -> B
         if runner:
             runner.close()
         target.stop()  # before llama-bench: the two must not share the cores
-    if req.against_llama_bench and lb_binary and target.model_path:
+    paired = runner.paired_llama_bench if runner else None
+    if paired:
+        lb = paired.result
+        store.update(run_id, llama_bench={"error": paired.error} if paired.error else {
+            "commands": lb.commands, "not_passed": lb.not_passed, "mode": "interleaved",
+            "pp": {f"{p}@d{d}": v for (p, d), v in lb.pp_tps.items()},
+            "tg": {f"{n}@d{d}": v for (n, d), v in lb.tg_tps.items()}})
+        if paired.error:
+            say(f"bench: llama-bench failed: {paired.error}")
+    elif req.against_llama_bench and lb_binary and target.model_path:
         try:
             _llama_bench(store, run_id, lb_binary, target, req.settings, say)
         except KeyboardInterrupt:
@@ -112,13 +128,34 @@ def _rig(target: Target, hw: str | None, info: MachineInfo):
     return machine_mod.local_rig(info) if target.is_local else None
 
 
+def _server_args(target: Target, settings: BenchSettings) -> list[str]:
+    return target.engine_args or ["-t", str(settings.threads)]
+
+
+def _interleaved(binary, target: Target, settings: BenchSettings, info: MachineInfo, is_own: bool,
+                 say: Say) -> InterleavedLlamaBench | None:
+    """llama-bench a repetition at a time between our repeats, where both fit at once; else None
+    (it then runs after our measurement, with our server stopped)."""
+    import psutil
+
+    why_not = ("an endpoint's server is not ours to keep idle beside it" if not is_own else
+               interleave_refusal(target.model_path, _server_args(target, settings), info.gpus,
+                                  psutil.virtual_memory().available))
+    if why_not:
+        say(f"bench: llama-bench will run after our measurement, not between our repeats: {why_not}")
+        return None
+    say("bench: llama-bench runs one repetition after each of our repeats (our server idle meanwhile), so each "
+        "pair is taken in the same minute")
+    return InterleavedLlamaBench(binary, target.model_path, _server_args(target, settings))
+
+
 def _llama_bench(store: BenchStore, run_id: int, binary, target: Target, settings: BenchSettings, say: Say) -> None:
     run = store.get(run_id)
     singles = [r for r in run.results if r.concurrency == 1]
     if not singles:
         store.update(run_id, llama_bench={"note": "no single-request configuration to compare (llama-bench runs one sequence)"})
         return
-    server_args = target.engine_args or ["-t", str(settings.threads)]
+    server_args = _server_args(target, settings)
     pp = sorted({(r.prompt_tokens, r.depth) for r in singles})
     tg = sorted({(r.gen_tokens, r.depth + r.prompt_tokens) for r in singles})
     say(f"bench: llama-bench on the same model and flags ({len(pp)} pp + {len(tg)} tg tests, {settings.repeats} repetitions) ...")
