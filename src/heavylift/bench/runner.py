@@ -272,23 +272,30 @@ class BenchRunner:
             prefix = self.prompts.make(cfg.depth, f"depth/{cfg.depth}")
             self.fill_depth(cfg, prefix)
         cache = bool(cfg.depth) or self.settings.is_cache
+        paired = self.paired_llama_bench if cfg.concurrency == 1 else None
         repeats: list[list[RequestSample]] = []
         for r in range(self.settings.repeats):
             # --cache: the same prompt every repeat, so later repeats find it cached; otherwise fresh text.
             keys = [f"{cfg.label}/{'' if self.settings.is_cache else r}/{k}" for k in range(cfg.concurrency)]
             prompts = [join_prompt(prefix, self.prompts.make(cfg.prompt_tokens, key)) for key in keys]
             params = [self.params(k, cfg.gen_tokens, cache) for k in range(cfg.concurrency)]
+            if paired:
+                # Each llama-bench repetition follows its own untimed warm-up run; ours follows
+                # llama-bench's process, so it gets one as well: the same prompt length, 1 token.
+                warm_key = keys[0] if self.settings.is_cache else f"{cfg.label}/warm-up {r}"
+                warm = join_prompt(prefix, self.prompts.make(cfg.prompt_tokens, warm_key))
+                concurrent_round(self.clients[:1], [warm], [self.params(0, 1, cache)])
             samples = concurrent_round(self.clients[:cfg.concurrency], prompts, params)
             if not cfg.depth:
                 for k in range(cfg.concurrency):
                     self.slot_depth.pop(k, None)
             repeats.append(samples)
             progress.report(index, r + 1, self.settings.repeats, cfg.label, samples)
-            if self.paired_llama_bench and cfg.concurrency == 1:
-                self.paired_llama_bench.sample(cfg.prompt_tokens, cfg.depth, cfg.gen_tokens)
+            if paired:
+                paired.sample(cfg.prompt_tokens, cfg.depth, cfg.gen_tokens)
         result = summarize(cfg, repeats, self.predictions[index], self.notes_for(cfg, repeats))
-        if self.paired_llama_bench and cfg.concurrency == 1 and not self.paired_llama_bench.error:
-            attach_llama_bench([result], self.paired_llama_bench.result, is_paired=True)
+        if paired and not paired.error:
+            attach_llama_bench([result], paired.result, is_paired=True)
         return result
 
     def notes_for(self, cfg: BenchConfig, repeats: list[list[RequestSample]]) -> list[str]:
