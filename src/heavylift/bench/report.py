@@ -62,7 +62,8 @@ def format_run(run: BenchRun) -> list[str]:
                      f"{_r(r.decode_vs_predicted):>9} {_r(r.decode_vs_limit):>10} {_f(r.llama_bench_tg_tps, 1):>11} "
                      f"{_r(r.tg_vs_llama_bench):>8}")
         if r.pp_vs_llama_bench_ci or r.tg_vs_llama_bench_ci:
-            lines.append(f"  ours/llama-bench, 95% interval over both sides' repeats (bootstrap): pp "
+            over = f"the {r.repeats} interleaved pairs" if r.llama_bench_paired else "both sides' repeats"
+            lines.append(f"  ours/llama-bench, 95% interval over {over} (bootstrap): pp "
                          f"{_ci(r.pp_vs_llama_bench_ci)}, tg {_ci(r.tg_vs_llama_bench_ci)}")
         if r.concurrency > 1:
             lines.append(f"{'  decode tok/s (all)':24}{_f(r.decode_tps_aggregate, 1):>10} "
